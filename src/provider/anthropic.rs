@@ -1,0 +1,230 @@
+//! The Anthropic Messages API (`POST {baseURL}/messages`).
+
+use std::rc::Rc;
+
+use serde_json::{json, Map, Value};
+
+use super::http::{self, BodyError};
+use super::openai::{body_error, read_error};
+use super::sse::SseParser;
+use super::{bad_response, network_error, parse_usage, AttemptInfo, CallRequest, CallResponse, FinishReason, Provider, StreamObserver, StreamText, Usage};
+use crate::error::{Error, ProviderFailure, Result};
+use crate::transport::{FetchError, Host, HttpRequest};
+
+/// Builds the request body. `max_tokens` is required by the API.
+pub fn request_body(provider: &Provider, request: &CallRequest) -> Value {
+    let messages: Vec<Value> =
+        request.messages.iter().map(|m| json!({ "role": m.role, "content": m.content })).collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(provider.model));
+    body.insert("max_tokens".into(), json!(provider.max_tokens.unwrap_or(1024)));
+    body.insert("messages".into(), Value::Array(messages));
+    if let Some(system) = &request.system {
+        body.insert("system".into(), json!(system));
+    }
+    if let Some(t) = request.temperature.or(provider.temperature) {
+        // The Messages API accepts temperatures from 0 to 1.
+        body.insert("temperature".into(), json!(t.min(1.0)));
+    }
+    if let Some(p) = provider.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if provider.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    for (k, v) in &provider.extra_body {
+        body.insert(k.clone(), v.clone());
+    }
+    Value::Object(body)
+}
+
+/// Builds the HTTP request with the headers the API requires.
+pub fn http_request(provider: &Provider, request: &CallRequest) -> HttpRequest {
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("anthropic-version".to_string(), provider.version.clone()),
+    ];
+    if let Some(key) = &provider.api_key {
+        headers.push(("x-api-key".into(), key.clone()));
+    }
+    if provider.browser {
+        // The API rejects browser requests without this header; `browser: true` is the
+        // caller's explicit consent to expose the key to the page.
+        headers.push(("anthropic-dangerous-direct-browser-access".into(), "true".into()));
+    }
+    headers.extend(provider.headers.iter().cloned());
+    HttpRequest {
+        url: format!("{}/messages", provider.base_url),
+        method: "POST",
+        headers,
+        body: request_body(provider, request).to_string(),
+    }
+}
+
+/// Makes one attempt.
+pub async fn call(
+    provider: &Provider,
+    host: &Rc<dyn Host>,
+    request: &CallRequest,
+    observer: Option<StreamObserver<'_>>,
+) -> (Result<CallResponse>, AttemptInfo) {
+    let mut response = match host.fetch(http_request(provider, request), provider.fetch.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => return (Err(network_error(provider, &e)), AttemptInfo::default()),
+    };
+    let epoch = host.epoch_ms();
+    let info = AttemptInfo { pace_until: http::pace_until(response.as_ref(), epoch) };
+    let status = response.status();
+    if !(200..300).contains(&status) {
+        return (Err(read_error(provider, response.as_mut(), status, epoch).await), info);
+    }
+    let is_json =
+        response.header("content-type").is_some_and(|t| t.to_ascii_lowercase().contains("application/json"));
+    let result = if provider.stream && !is_json {
+        read_stream(provider, response.as_mut(), observer).await
+    } else {
+        match http::read_body(response.as_mut(), provider.max_response_bytes).await {
+            Err(e) => Err(body_error(provider, e)),
+            Ok(body) => {
+                let text = String::from_utf8_lossy(&body);
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(json) => parse_message(provider, &json),
+                    Err(_) => Err(bad_response(provider, "the body is not JSON", true, Some(&text))),
+                }
+            }
+        }
+    };
+    (result, info)
+}
+
+/// Reads a non-streamed `message` body. An empty `content` with `end_turn` is a
+/// legitimate empty answer, not an error.
+pub fn parse_message(provider: &Provider, json: &Value) -> Result<CallResponse> {
+    if json.get("type").and_then(Value::as_str) == Some("error") {
+        return Err(stream_error(provider, json));
+    }
+    let Some(content) = json.get("content").and_then(Value::as_array) else {
+        return Err(bad_response(provider, "the response has no content array", true, Some(&json.to_string())));
+    };
+    let text: String = content
+        .iter()
+        .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|block| block.get("text").and_then(Value::as_str))
+        .collect();
+    let raw_usage = json.get("usage").filter(|u| u.is_object()).cloned();
+    Ok(CallResponse {
+        text: provider.redactor.redact(&text),
+        finish_reason: FinishReason::parse(json.get("stop_reason").and_then(Value::as_str)),
+        usage: raw_usage.as_ref().and_then(parse_usage),
+        raw_usage,
+        logprobs: None,
+        model: json.get("model").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+/// An `error` event (or body): `overloaded_error` and `api_error` are retryable.
+fn stream_error(provider: &Provider, json: &Value) -> Error {
+    let (kind, message) = http::provider_error_fields(json);
+    let retryable = matches!(kind.as_deref(), Some("overloaded_error" | "api_error" | "rate_limit_error" | "timeout_error") | None);
+    let message = message.map(|m| provider.redactor.redact(&m));
+    Error::provider(
+        format!(
+            "anthropic stream reported {}: {}",
+            kind.clone().unwrap_or_else(|| "an error".into()),
+            message.clone().unwrap_or_default()
+        ),
+        ProviderFailure {
+            status: Some(200),
+            retryable,
+            provider_type: kind,
+            provider_message: message,
+            provider: Some("anthropic"),
+            ..Default::default()
+        },
+    )
+}
+
+async fn read_stream(
+    provider: &Provider,
+    response: &mut dyn crate::transport::HttpResponse,
+    observer: Option<StreamObserver<'_>>,
+) -> Result<CallResponse> {
+    let mut parser = SseParser::new();
+    let mut text = StreamText::new(&provider.redactor, observer);
+    let mut usage = Map::new();
+    let mut model = None;
+    let mut finish = None;
+    let mut received = 0usize;
+    loop {
+        let chunk = response.next_chunk().await.map_err(|e| network_error(provider, &e))?;
+        let events = match &chunk {
+            Some(bytes) => {
+                received += bytes.len();
+                if received > provider.max_response_bytes {
+                    return Err(body_error(provider, BodyError::TooLarge));
+                }
+                parser.feed(bytes)
+            }
+            None => parser.finish(),
+        };
+        for event in events {
+            let json: Value = match serde_json::from_str(&event.data) {
+                Ok(j) => j,
+                Err(_) => return Err(bad_response(provider, "a stream event is not JSON", true, Some(&event.data))),
+            };
+            let kind = json.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or("");
+            match kind {
+                "message_start" => {
+                    let message = json.get("message").unwrap_or(&Value::Null);
+                    model = message.get("model").and_then(Value::as_str).map(str::to_string);
+                    if let Some(Value::Object(u)) = message.get("usage") {
+                        usage.extend(u.clone());
+                    }
+                }
+                "content_block_delta" => {
+                    let delta = json.get("delta").unwrap_or(&Value::Null);
+                    if delta.get("type").and_then(Value::as_str) == Some("text_delta") {
+                        let piece = delta.get("text").and_then(Value::as_str).unwrap_or("");
+                        if let Some(stop) = text.push(piece) {
+                            return Ok(done(text, FinishReason::Stopped(stop), usage, model));
+                        }
+                    }
+                }
+                "message_delta" => {
+                    if let Some(reason) = json.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str) {
+                        finish = Some(FinishReason::parse(Some(reason)));
+                    }
+                    if let Some(Value::Object(u)) = json.get("usage") {
+                        for (k, v) in u {
+                            if !v.is_null() {
+                                usage.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                "message_stop" => {
+                    let reason = finish.unwrap_or(FinishReason::Unknown);
+                    return Ok(done(text, reason, usage, model));
+                }
+                "error" => return Err(stream_error(provider, &json)),
+                _ => {}
+            }
+        }
+        if chunk.is_none() {
+            break;
+        }
+    }
+    Err(network_error(provider, &FetchError::network("the stream ended before message_stop")))
+}
+
+fn done(text: StreamText<'_>, reason: FinishReason, usage: Map<String, Value>, model: Option<String>) -> CallResponse {
+    let raw = (!usage.is_empty()).then_some(Value::Object(usage));
+    CallResponse {
+        text: text.finish(),
+        finish_reason: reason,
+        usage: raw.as_ref().and_then(parse_usage).or(Some(Usage::default())).filter(|_| raw.is_some()),
+        raw_usage: raw,
+        logprobs: None,
+        model,
+    }
+}

@@ -1,0 +1,255 @@
+//! Merging subtask outputs: joined in declaration order, keyed by id, or deep-merged as
+//! JSON with every conflict reported.
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Code, Error, Result};
+
+/// How scalar conflicts in a JSON merge are resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conflicts {
+    /// Keep every distinct value, in declaration order, as an array.
+    Collect,
+    /// Keep the value of the subtask declared first.
+    First,
+    /// Keep the value of the subtask declared last.
+    Last,
+    /// Reject the run with `MERGE_CONFLICT`.
+    Error,
+}
+
+impl Conflicts {
+    /// Parses the option value.
+    pub fn parse(s: &str) -> Option<Conflicts> {
+        match s {
+            "collect" => Some(Conflicts::Collect),
+            "first" => Some(Conflicts::First),
+            "last" => Some(Conflicts::Last),
+            "error" => Some(Conflicts::Error),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Conflicts::Collect => "collect",
+            Conflicts::First => "first",
+            Conflicts::Last => "last",
+            Conflicts::Error => "error",
+        }
+    }
+}
+
+/// One conflicting path.
+#[derive(Clone, Debug)]
+pub struct Conflict {
+    /// JSONPath of the conflict (`$.title`).
+    pub path: String,
+    /// The competing values with the subtask each came from, in declaration order.
+    pub values: Vec<(String, Value)>,
+    /// How it was resolved.
+    pub resolution: Conflicts,
+}
+
+impl Conflict {
+    /// The conflict as report data.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "path": self.path,
+            "values": self.values.iter().map(|(id, v)| json!({ "subtask": id, "value": v })).collect::<Vec<_>>(),
+            "resolution": self.resolution.as_str(),
+        })
+    }
+}
+
+/// A path segment in JSONPath notation.
+fn child_path(path: &str, key: &str) -> String {
+    if crate::task::is_id(key) && !key.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}[{}]", Value::String(key.into()))
+    }
+}
+
+/// Where each merged value came from, so conflicts name their subtasks.
+enum Slot {
+    /// A value from one subtask, or identical values from several.
+    Leaf { value: Value, from: Vec<String> },
+    /// A conflict being collected, indexed into the conflict list.
+    Conflicted(usize),
+    /// An object whose fields merge recursively.
+    Object(Vec<(String, Slot)>),
+    /// An array, concatenated in declaration order.
+    Array(Vec<Value>),
+}
+
+/// Deep-merges `(subtask id, value)` pairs in declaration order.
+pub fn merge_json(parts: &[(String, Value)], policy: Conflicts) -> Result<(Value, Vec<Conflict>)> {
+    let mut conflicts: Vec<Conflict> = Vec::new();
+    let mut root: Option<Slot> = None;
+    for (id, value) in parts {
+        root = Some(match root {
+            None => slot_of(id, value),
+            Some(slot) => merge_into(slot, id, value, "$", &mut conflicts),
+        });
+    }
+    if policy == Conflicts::Error {
+        if let Some(first) = conflicts.first() {
+            let ids: Vec<&str> = first.values.iter().map(|(id, _)| id.as_str()).collect();
+            let paths: Vec<&str> = conflicts.iter().map(|c| c.path.as_str()).collect();
+            return Err(Error::new(
+                Code::MergeConflict,
+                format!(
+                    "the JSON outputs disagree at {} (subtasks {}); set conflicts to \"first\", \"last\" or \"collect\" to resolve it",
+                    paths.join(", "),
+                    ids.join(" and ")
+                ),
+            )
+            .with_detail("conflicts", Value::Array(conflicts.iter().map(|c| Conflict { resolution: policy, ..c.clone() }.to_json()).collect())));
+        }
+    }
+    for c in &mut conflicts {
+        c.resolution = policy;
+    }
+    let value = root.map_or(Value::Null, |slot| resolve(slot, &conflicts, policy));
+    Ok((value, conflicts))
+}
+
+fn slot_of(id: &str, value: &Value) -> Slot {
+    match value {
+        Value::Object(map) => Slot::Object(map.iter().map(|(k, v)| (k.clone(), slot_of(id, v))).collect()),
+        Value::Array(items) => Slot::Array(items.clone()),
+        other => Slot::Leaf { value: other.clone(), from: vec![id.to_string()] },
+    }
+}
+
+fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut Vec<Conflict>) -> Slot {
+    match (slot, value) {
+        (Slot::Object(mut fields), Value::Object(map)) => {
+            for (k, v) in map {
+                match fields.iter().position(|(name, _)| name == k) {
+                    Some(i) => {
+                        let (name, old) = fields.remove(i);
+                        let merged = merge_into(old, id, v, &child_path(path, k), conflicts);
+                        fields.insert(i, (name, merged));
+                    }
+                    None => fields.push((k.clone(), slot_of(id, v))),
+                }
+            }
+            Slot::Object(fields)
+        }
+        (Slot::Array(mut items), Value::Array(more)) => {
+            items.extend(more.iter().cloned());
+            Slot::Array(items)
+        }
+        (Slot::Leaf { value: old, mut from }, new) if &old == new => {
+            from.push(id.to_string());
+            Slot::Leaf { value: old, from }
+        }
+        (Slot::Conflicted(i), new) => {
+            conflicts[i].values.push((id.to_string(), new.clone()));
+            Slot::Conflicted(i)
+        }
+        (old, new) => {
+            let mut values: Vec<(String, Value)> = match old {
+                Slot::Leaf { value, from } => vec![(from[0].clone(), value)],
+                other => {
+                    let placeholder = Vec::new();
+                    let v = resolve(other, &placeholder, Conflicts::First);
+                    vec![("(earlier subtasks)".into(), v)]
+                }
+            };
+            values.push((id.to_string(), new.clone()));
+            conflicts.push(Conflict { path: path.to_string(), values, resolution: Conflicts::Collect });
+            Slot::Conflicted(conflicts.len() - 1)
+        }
+    }
+}
+
+fn resolve(slot: Slot, conflicts: &[Conflict], policy: Conflicts) -> Value {
+    match slot {
+        Slot::Leaf { value, .. } => value,
+        Slot::Array(items) => Value::Array(items),
+        Slot::Object(fields) => {
+            let mut map = Map::new();
+            for (k, s) in fields {
+                map.insert(k, resolve(s, conflicts, policy));
+            }
+            Value::Object(map)
+        }
+        Slot::Conflicted(i) => {
+            let values = &conflicts[i].values;
+            match policy {
+                Conflicts::First | Conflicts::Error => values[0].1.clone(),
+                Conflicts::Last => values[values.len() - 1].1.clone(),
+                Conflicts::Collect => {
+                    let mut distinct: Vec<Value> = Vec::new();
+                    for (_, v) in values {
+                        if !distinct.contains(v) {
+                            distinct.push(v.clone());
+                        }
+                    }
+                    Value::Array(distinct)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> Vec<(String, Value)> {
+        vec![
+            ("w0".into(), json!({ "title": "Q3 report", "risks": ["fx"] })),
+            ("w1".into(), json!({ "code": "use `print` function", "risks": ["supply"] })),
+            ("w2".into(), json!({ "title": "Q3 summary", "owner": "ops" })),
+        ]
+    }
+
+    #[test]
+    fn arrays_concatenate_in_declaration_order() {
+        let (v, c) = merge_json(&parts(), Conflicts::First).unwrap();
+        assert_eq!(v["risks"], json!(["fx", "supply"]));
+        assert_eq!(v["title"], "Q3 report");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].path, "$.title");
+    }
+
+    #[test]
+    fn collect_keeps_both_values() {
+        let (v, _) = merge_json(&parts(), Conflicts::Collect).unwrap();
+        assert_eq!(v["title"], json!(["Q3 report", "Q3 summary"]));
+    }
+
+    #[test]
+    fn last_takes_last_declared() {
+        let (v, _) = merge_json(&parts(), Conflicts::Last).unwrap();
+        assert_eq!(v["title"], "Q3 summary");
+    }
+
+    #[test]
+    fn error_names_key_and_subtasks() {
+        let err = merge_json(&parts(), Conflicts::Error).unwrap_err();
+        assert_eq!(err.code, Code::MergeConflict);
+        assert!(err.message.contains("$.title"), "{}", err.message);
+        assert!(err.message.contains("w0 and w2"), "{}", err.message);
+    }
+
+    #[test]
+    fn equal_values_do_not_conflict() {
+        let p = vec![("a".into(), json!({ "x": 1, "n": { "y": 2 } })), ("b".into(), json!({ "x": 1, "n": { "z": 3 } }))];
+        let (v, c) = merge_json(&p, Conflicts::Error).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(v, json!({ "x": 1, "n": { "y": 2, "z": 3 } }));
+    }
+
+    #[test]
+    fn three_way_conflict_collects_each_source() {
+        let p = vec![("a".into(), json!({ "x": 1 })), ("b".into(), json!({ "x": 2 })), ("c".into(), json!({ "x": 3 }))];
+        let (v, c) = merge_json(&p, Conflicts::Collect).unwrap();
+        assert_eq!(v["x"], json!([1, 2, 3]));
+        assert_eq!(c[0].values.len(), 3);
+    }
+}

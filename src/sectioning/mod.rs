@@ -1,0 +1,586 @@
+//! Sectioning: subtasks run concurrently (each as soon as its own dependencies
+//! finish), then their outputs are merged.
+
+pub mod merge;
+pub mod plan;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::{json, Map, Value};
+
+use crate::decode::{self, Obj, RefTable};
+use crate::error::{Code, Error, Result};
+use crate::provider::{CallResponse, Provider};
+use crate::registry;
+use crate::report::{round_ms, CallRecord, Status};
+use crate::schedule::call::{no_usage, run_call, usage_json, Label};
+use crate::schedule::cancel::CancelReason;
+use crate::schedule::{check_budget_providers, Run, RunOptions, RUN_OPTIONS};
+use crate::task::substitute;
+use crate::transport::Host;
+use merge::{merge_json, Conflicts};
+use plan::Plan;
+
+/// What happens when a subtask fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Stop at the first required failure and reject.
+    FailFast,
+    /// Run everything and resolve with what succeeded.
+    Settle,
+    /// Reject with `QUORUM_NOT_MET` unless at least this many subtasks succeed.
+    MinSuccesses(usize),
+}
+
+/// How outputs are combined.
+pub enum Merge {
+    /// Outputs joined by a separator, in declaration order.
+    Ordered(String),
+    /// An object of outputs keyed by subtask id.
+    Keyed,
+    /// JSON from each output, deep-merged.
+    Json(Conflicts),
+    /// One more call that writes the result from the outputs.
+    Synthesize {
+        /// The prompt, with `{{id}}` or `{{outputs}}` placeholders.
+        prompt: String,
+        /// The provider of the extra call.
+        provider: Rc<Provider>,
+    },
+}
+
+const OPTIONS: &[&str] = &["provider", "subtasks", "failure", "merge", "separator", "conflicts"];
+
+/// Section options, decoded and checked.
+pub struct SectionOptions {
+    /// The plan.
+    pub plan: Plan,
+    /// The failure policy.
+    pub failure: Failure,
+    /// The merge.
+    pub merge: Merge,
+    /// Run options.
+    pub run: RunOptions,
+}
+
+impl SectionOptions {
+    /// Reads and checks every option before any request.
+    pub fn decode(options: &Value, refs: &dyn RefTable) -> Result<SectionOptions> {
+        let allowed: Vec<&str> = OPTIONS.iter().chain(RUN_OPTIONS).copied().collect();
+        let o = Obj::new("", options, &allowed)?;
+        let provider = o.get("provider").map(|v| registry::provider("provider", v)).transpose()?;
+        let subtasks = o.get("subtasks").ok_or_else(|| {
+            Error::type_error("subtasks", "is required; pass an array of { id, prompt, dependsOn? }")
+        })?;
+        let plan = Plan::decode(subtasks, provider.as_ref())?;
+        let failure = match o.get("failure") {
+            None => Failure::Settle,
+            Some(Value::String(s)) if s == "fail-fast" => Failure::FailFast,
+            Some(Value::String(s)) if s == "settle" => Failure::Settle,
+            Some(v @ Value::Object(_)) => {
+                let fo = Obj::new("failure", v, &["minSuccesses"])?;
+                let n = fo.integer("minSuccesses", 1, plan.subtasks.len() as i64)?.ok_or_else(|| {
+                    Error::type_error("failure.minSuccesses", "is required; pass the number of subtasks that must succeed")
+                })?;
+                Failure::MinSuccesses(n as usize)
+            }
+            Some(v) => {
+                return Err(Error::type_error(
+                    "failure",
+                    format!("expected \"fail-fast\", \"settle\" or {{ minSuccesses }}, got {}", decode::describe(v)),
+                ))
+            }
+        };
+        let conflicts = match o.str("conflicts")? {
+            None => Conflicts::Collect,
+            Some(s) => Conflicts::parse(s).ok_or_else(|| {
+                Error::type_error("conflicts", format!("expected \"collect\", \"first\", \"last\" or \"error\", got {s:?}"))
+            })?,
+        };
+        let separator = o.str("separator")?.unwrap_or("\n\n").to_string();
+        let merge = match o.get("merge") {
+            None => Merge::Ordered(separator),
+            Some(Value::String(s)) => match s.as_str() {
+                "ordered" => Merge::Ordered(separator),
+                "keyed" => Merge::Keyed,
+                "json" => Merge::Json(conflicts),
+                other => {
+                    return Err(Error::type_error(
+                        "merge",
+                        format!("expected \"ordered\", \"keyed\", \"json\" or {{ synthesize: {{ prompt }} }}, got {other:?}"),
+                    ))
+                }
+            },
+            Some(v @ Value::Object(_)) => {
+                let mo = Obj::new("merge", v, &["synthesize"])?;
+                let s = mo.get("synthesize").ok_or_else(|| Error::type_error("merge.synthesize", "is required"))?;
+                let so = Obj::new("merge.synthesize", s, &["prompt", "provider"])?;
+                let prompt = so.required_str("prompt")?.to_string();
+                let synth_provider = match so.get("provider") {
+                    Some(p) => registry::provider(&so.at("provider"), p)?,
+                    None => provider.clone().ok_or_else(|| {
+                        Error::type_error("merge.synthesize.provider", "is required when the run has no `provider`")
+                    })?,
+                };
+                for ph in crate::task::placeholders(&prompt) {
+                    if ph.name != "outputs" && !plan.subtasks.iter().any(|s| s.id == ph.name) {
+                        return Err(Error::new(
+                            Code::UnknownDependency,
+                            format!("merge.synthesize.prompt: {{{{{}}}}} names no subtask; use a subtask id or {{{{outputs}}}}", ph.name),
+                        ));
+                    }
+                }
+                Merge::Synthesize { prompt, provider: synth_provider }
+            }
+            Some(v) => return Err(Error::type_error("merge", format!("expected a string or an object, got {}", decode::describe(v)))),
+        };
+        let run = RunOptions::decode(&o, refs)?;
+        let mut providers: Vec<(String, &Provider)> = plan
+            .subtasks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("subtasks[{i}].provider"), s.provider.as_ref()))
+            .collect();
+        if let Merge::Synthesize { provider, .. } = &merge {
+            providers.push(("merge.synthesize.provider".into(), provider.as_ref()));
+        }
+        check_budget_providers(&run, &providers)?;
+        Ok(SectionOptions { plan, failure, merge, run })
+    }
+}
+
+/// Per-subtask state during the run.
+struct State {
+    status: Option<Status>,
+    record: Rc<RefCell<CallRecord>>,
+    response: Option<CallResponse>,
+    error: Option<Error>,
+}
+
+/// Runs `section(options)`.
+pub async fn section(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> Result<Value> {
+    let opts = SectionOptions::decode(options, refs)?;
+    run_plan(host, opts).await
+}
+
+/// Runs a decoded plan.
+pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value> {
+    let plan = Rc::new(opts.plan);
+    let n = plan.subtasks.len();
+    let widest = plan.phases.iter().map(Vec::len).max().unwrap_or(1);
+    let run = Run::start(host, &opts.run, widest);
+    run.events.emit("run-start", json!({ "kind": "section", "subtasks": n, "phases": plan.phases_json() }));
+
+    let states: Rc<RefCell<Vec<State>>> = Rc::new(RefCell::new(
+        (0..n)
+            .map(|_| State { status: None, record: Rc::new(RefCell::new(CallRecord::default())), response: None, error: None })
+            .collect(),
+    ));
+    let mut pool = FuturesUnordered::new();
+    let start = |i: usize, pool: &mut FuturesUnordered<_>| {
+        let run = run.clone();
+        let plan = plan.clone();
+        let record = states.borrow()[i].record.clone();
+        let outputs: Vec<(String, String)> = plan.subtasks[i]
+            .deps
+            .iter()
+            .map(|&d| (plan.subtasks[d].id.clone(), states.borrow()[d].response.as_ref().map(|r| r.text.clone()).unwrap_or_default()))
+            .collect();
+        let future: futures_util::future::LocalBoxFuture<'static, (usize, Result<CallResponse>)> = Box::pin(async move {
+            let subtask = &plan.subtasks[i];
+            let fill = |text: &str| substitute(text, &|name| outputs.iter().find(|(id, _)| id == name).map(|(_, out)| out.clone()));
+            let mut request = subtask.input.request();
+            for m in &mut request.messages {
+                m.content = fill(&m.content);
+            }
+            request.system = request.system.as_deref().map(fill);
+            request.temperature = subtask.temperature;
+            let label = Label::new(json!({ "subtask": subtask.id }));
+            let result = run_call(&run, &subtask.provider, &request, &label, &record, None).await;
+            (i, result)
+        });
+        pool.push(future);
+    };
+    for &i in &plan.phases[0] {
+        start(i, &mut pool);
+    }
+
+    // Drive the pool until every subtask has an end state, or the run is cancelled.
+    let mut stop_error: Option<Error> = None;
+    loop {
+        if pool.is_empty() {
+            break;
+        }
+        let next = match run.guard(pool.next()).await {
+            Ok(Some(done)) => done,
+            Ok(None) => break,
+            Err(reason) => {
+                stop_error = Some(run.cancel_error(&reason));
+                break;
+            }
+        };
+        let (i, result) = next;
+        let ok = result.is_ok();
+        {
+            let mut st = states.borrow_mut();
+            match result {
+                Ok(response) => {
+                    st[i].status = Some(Status::Ok);
+                    st[i].response = Some(response);
+                }
+                Err(err) => {
+                    st[i].status = Some(Status::Failed);
+                    st[i].error = Some(err);
+                }
+            }
+        }
+        emit_subtask_end(&run, &plan, &states.borrow(), i);
+
+        if ok {
+            for &j in &plan.dependents[i] {
+                let ready = plan.subtasks[j].deps.iter().all(|&d| states.borrow()[d].status == Some(Status::Ok));
+                if ready && states.borrow()[j].status.is_none() {
+                    start(j, &mut pool);
+                }
+            }
+        } else {
+            skip_dependents(&run, &plan, &mut states.borrow_mut(), i);
+            if opts.failure == Failure::FailFast && plan.subtasks[i].required {
+                let err = states.borrow()[i].error.clone().expect("a failed subtask has an error");
+                run.cancel.cancel(CancelReason::Stopped);
+                stop_error = Some(fail_fast_error(&plan.subtasks[i].id, err));
+                break;
+            }
+        }
+        if let Failure::MinSuccesses(min) = opts.failure {
+            let st = states.borrow();
+            let ok_count = st.iter().filter(|s| s.status == Some(Status::Ok)).count();
+            let open = st.iter().filter(|s| s.status.is_none()).count();
+            if ok_count + open < min {
+                drop(st);
+                run.cancel.cancel(CancelReason::Stopped);
+                stop_error = Some(quorum_error(&plan, &states.borrow(), min));
+                break;
+            }
+        }
+    }
+    // Dropping the pool aborts every request still open.
+    drop(pool);
+    let cancel_at = run.elapsed();
+    {
+        let mut st = states.borrow_mut();
+        for s in st.iter_mut() {
+            if s.status.is_none() {
+                s.status = Some(Status::Cancelled);
+                s.record.borrow_mut().cancel_open_attempt(cancel_at);
+            }
+        }
+    }
+    if stop_error.is_some() {
+        for (i, s) in states.borrow().iter().enumerate() {
+            if s.status == Some(Status::Cancelled) {
+                run.events.emit("cancelled", json!({ "subtask": plan.subtasks[i].id }));
+            }
+        }
+    }
+
+    let mut report = build_report(&run, &plan, &states.borrow());
+    if let Some(err) = stop_error {
+        run.end_event(err.code.as_str());
+        run.finish();
+        return Err(err.with_report(report));
+    }
+
+    if let Failure::MinSuccesses(min) = opts.failure {
+        let ok_count = states.borrow().iter().filter(|s| s.status == Some(Status::Ok)).count();
+        if ok_count < min {
+            let err = quorum_error(&plan, &states.borrow(), min);
+            run.end_event(err.code.as_str());
+            run.finish();
+            return Err(err.with_report(report));
+        }
+    }
+    if states.borrow().iter().all(|s| s.status != Some(Status::Ok)) {
+        run.events.warn("all-failed", "every subtask failed, so the output is empty; see results for each error");
+    }
+
+    // Merge.
+    let merged = merge_outputs(&run, &plan, &states.borrow(), &opts.merge).await;
+    match merged {
+        Ok((output, conflicts, synthesis)) => {
+            report["output"] = output;
+            report["conflicts"] = Value::Array(conflicts);
+            if let Some(s) = synthesis {
+                report["synthesis"] = s;
+            }
+            finalize_report(&run, &plan, &states.borrow(), &mut report);
+            run.end_event("ok");
+            run.finish();
+            Ok(report)
+        }
+        Err((err, synthesis)) => {
+            if let Some(s) = synthesis {
+                report["synthesis"] = s;
+            }
+            finalize_report(&run, &plan, &states.borrow(), &mut report);
+            run.end_event(err.code.as_str());
+            run.finish();
+            Err(err.with_report(report))
+        }
+    }
+}
+
+fn emit_subtask_end(run: &Run, plan: &Plan, states: &[State], i: usize) {
+    let s = &states[i];
+    let rec = s.record.borrow();
+    run.events.emit(
+        "subtask-end",
+        json!({
+            "subtask": plan.subtasks[i].id,
+            "status": s.status.map(Status::as_str),
+            "error": s.error.as_ref().map(Error::to_json),
+            "startedMs": rec.started_ms().map(round_ms),
+            "finishedMs": rec.finished_ms().map(round_ms),
+        }),
+    );
+}
+
+/// Marks every subtask downstream of `failed` as skipped.
+fn skip_dependents(run: &Run, plan: &Plan, states: &mut [State], failed: usize) {
+    let mut stack = plan.dependents[failed].clone();
+    while let Some(j) = stack.pop() {
+        if states[j].status.is_some() {
+            continue;
+        }
+        states[j].status = Some(Status::Skipped);
+        let because: Vec<&str> = plan.subtasks[j]
+            .deps
+            .iter()
+            .filter(|&&d| matches!(states[d].status, Some(Status::Failed | Status::Skipped)))
+            .map(|&d| plan.subtasks[d].id.as_str())
+            .collect();
+        states[j].error = Some(Error::new(
+            Code::ProviderError,
+            format!("skipped because {} did not succeed", because.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")),
+        ).with_detail("skippedBecause", json!(because)));
+        emit_subtask_end(run, plan, states, j);
+        stack.extend(plan.dependents[j].iter().copied());
+    }
+}
+
+fn fail_fast_error(id: &str, cause: Error) -> Error {
+    let mut err = Error::new(
+        cause.code,
+        format!("subtask {id:?} failed and failure is \"fail-fast\": {}", cause.message),
+    );
+    err.provider = cause.provider.clone();
+    err.host_cause = cause.host_cause.clone();
+    err.detail = cause.detail.clone();
+    err.detail.insert("subtask".into(), json!(id));
+    err.cause = Some(Box::new(cause));
+    err
+}
+
+fn quorum_error(plan: &Plan, states: &[State], min: usize) -> Error {
+    let ok = states.iter().filter(|s| s.status == Some(Status::Ok)).count();
+    let mut err = Error::new(
+        Code::QuorumNotMet,
+        format!(
+            "only {ok} of {} subtasks succeeded, fewer than failure.minSuccesses ({min}); the failures are in err.errors and err.report.results",
+            plan.subtasks.len()
+        ),
+    );
+    err.errors = states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.error.clone().map(|e| e.with_detail("subtask", json!(plan.subtasks[i].id))))
+        .collect();
+    err
+}
+
+fn build_report(run: &Run, plan: &Plan, states: &[State]) -> Value {
+    let results: Vec<Value> = plan
+        .subtasks
+        .iter()
+        .zip(states)
+        .map(|(subtask, s)| {
+            let rec = s.record.borrow();
+            json!({
+                "id": subtask.id,
+                "status": s.status.unwrap_or(Status::Cancelled).as_str(),
+                "text": s.response.as_ref().map(|r| r.text.clone()),
+                "finishReason": s.response.as_ref().map(|r| r.finish_reason.as_str().to_string()),
+                "error": s.error.as_ref().map(Error::to_json),
+                "attempts": rec.attempts_json(),
+                "startedMs": rec.started_ms().map(round_ms),
+                "finishedMs": rec.finished_ms().map(round_ms),
+                "usage": if rec.attempts.is_empty() { no_usage() } else { usage_json(&rec) },
+                "provider": subtask.provider.name,
+            })
+        })
+        .collect();
+    json!({
+        "runId": run.id,
+        "output": Value::Null,
+        "results": results,
+        "conflicts": [],
+        "metrics": Value::Null,
+        "usage": Value::Null,
+        "warnings": [],
+    })
+}
+
+/// Fills in metrics, usage and warnings, which the merge step may still change.
+fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value) {
+    let wall = run.elapsed();
+    let busy: f64 = states.iter().map(|s| s.record.borrow().busy_ms()).sum::<f64>()
+        + report.get("synthesis").and_then(|s| s.get("busyMs")).and_then(Value::as_f64).unwrap_or(0.0);
+    let parallelism = if wall > 0.0 { busy / wall } else { 0.0 };
+    let width = run.concurrency.limit() as f64;
+    let expected = (plan.subtasks.len() as f64 / plan.phases.len() as f64).min(width);
+    let critical = plan.critical_path(&|i| {
+        let rec = states[i].record.borrow();
+        match (rec.started_ms(), rec.finished_ms()) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        }
+    });
+    if expected >= 2.0 && parallelism < 1.5 && states.iter().filter(|s| s.status == Some(Status::Ok)).count() >= 2 {
+        run.events.warn(
+            "low-parallelism",
+            &format!(
+                "the plan allowed a parallelism of {expected:.1} but the run reached {parallelism:.2}, so running in parallel did not pay; the server may be serving one request at a time"
+            ),
+        );
+    }
+    report["metrics"] = json!({
+        "wallMs": round_ms(wall),
+        "busyMs": round_ms(busy),
+        "parallelism": (parallelism * 100.0).round() / 100.0,
+        "expectedParallelism": (expected * 100.0).round() / 100.0,
+        "criticalPathMs": round_ms(critical),
+        "phases": plan.phases_json(),
+        "maxInFlight": run.concurrency.max_in_use(),
+        "requests": run.budget.borrow().requests,
+    });
+    report["usage"] = run.usage.borrow().to_json();
+    report["warnings"] = Value::Array(run.events.warnings());
+}
+
+type MergeOk = (Value, Vec<Value>, Option<Value>);
+
+async fn merge_outputs(
+    run: &Rc<Run>,
+    plan: &Plan,
+    states: &[State],
+    merge: &Merge,
+) -> std::result::Result<MergeOk, (Error, Option<Value>)> {
+    let ok: Vec<(usize, &str)> = states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.response.as_ref().map(|r| (i, r.text.as_str())))
+        .collect();
+    match merge {
+        Merge::Ordered(sep) => {
+            let output = ok.iter().map(|(_, t)| *t).collect::<Vec<_>>().join(sep);
+            run.events.emit("merge", json!({ "strategy": "ordered", "parts": ok.len() }));
+            Ok((json!(output), Vec::new(), None))
+        }
+        Merge::Keyed => {
+            let mut map = Map::new();
+            for (i, text) in &ok {
+                map.insert(plan.subtasks[*i].id.clone(), json!(text));
+            }
+            run.events.emit("merge", json!({ "strategy": "keyed", "parts": ok.len() }));
+            Ok((Value::Object(map), Vec::new(), None))
+        }
+        Merge::Json(policy) => {
+            let mut parts = Vec::new();
+            for (i, text) in &ok {
+                match crate::jsontext::find_json(text) {
+                    Some(v) => parts.push((plan.subtasks[*i].id.clone(), v)),
+                    None => run.events.warn(
+                        "not-json",
+                        &format!("subtask {:?} returned no JSON, so it is left out of the merge", plan.subtasks[*i].id),
+                    ),
+                }
+            }
+            match merge_json(&parts, *policy) {
+                Ok((value, conflicts)) => {
+                    run.events.emit("merge", json!({ "strategy": "json", "parts": parts.len(), "conflicts": conflicts.len() }));
+                    Ok((value, conflicts.iter().map(|c| c.to_json()).collect(), None))
+                }
+                Err(err) => Err((err, None)),
+            }
+        }
+        Merge::Synthesize { prompt, provider } => synthesize(run, plan, states, prompt, provider).await,
+    }
+}
+
+async fn synthesize(
+    run: &Rc<Run>,
+    plan: &Plan,
+    states: &[State],
+    template: &str,
+    provider: &Rc<Provider>,
+) -> std::result::Result<MergeOk, (Error, Option<Value>)> {
+    let output_of = |i: usize| states[i].response.as_ref().map(|r| r.text.clone());
+    let mut blocks = String::new();
+    let mut missing = Vec::new();
+    for (i, s) in plan.subtasks.iter().enumerate() {
+        match output_of(i) {
+            Some(text) => blocks.push_str(&format!("<output id=\"{}\">\n{}\n</output>\n", s.id, text)),
+            None => missing.push(s.id.clone()),
+        }
+    }
+    let mut missing_note = String::new();
+    if !missing.is_empty() {
+        missing_note = format!(
+            "These parts are missing because their subtasks did not succeed: {}. Work with the parts you have and say what is missing.\n",
+            missing.join(", ")
+        );
+    }
+    let has_placeholders = !crate::task::placeholders(template).is_empty();
+    let lookup = |name: &str| -> Option<String> {
+        if name == "outputs" {
+            return Some(format!("{blocks}{missing_note}"));
+        }
+        let i = plan.subtasks.iter().position(|s| s.id == name)?;
+        Some(output_of(i).unwrap_or_else(|| format!("[missing: subtask {name:?} did not succeed]")))
+    };
+    let mut prompt = substitute(template, &lookup);
+    if !has_placeholders {
+        prompt = format!("{prompt}\n\n{blocks}{missing_note}");
+    } else if !missing_note.is_empty() && !template.contains("{{outputs}}") {
+        prompt.push_str(&format!("\n\n{missing_note}"));
+    }
+    let request = crate::provider::CallRequest::prompt(&prompt);
+    let record = RefCell::new(CallRecord::default());
+    let label = Label::new(json!({ "call": "synthesize" }));
+    let result = match run.guard(run_call(run, provider, &request, &label, &record, None)).await {
+        Ok(r) => r,
+        Err(reason) => {
+            record.borrow_mut().cancel_open_attempt(run.elapsed());
+            Err(run.cancel_error(&reason))
+        }
+    };
+    let rec = record.into_inner();
+    let synthesis = json!({
+        "status": if result.is_ok() { "ok" } else { "failed" },
+        "text": result.as_ref().ok().map(|r| r.text.clone()),
+        "error": result.as_ref().err().map(Error::to_json),
+        "missing": missing,
+        "attempts": rec.attempts_json(),
+        "usage": usage_json(&rec),
+        "busyMs": round_ms(rec.busy_ms()),
+    });
+    match result {
+        Ok(response) => {
+            run.events.emit("merge", json!({ "strategy": "synthesize", "parts": plan.subtasks.len() - missing.len(), "missing": missing }));
+            Ok((json!(response.text), Vec::new(), Some(synthesis)))
+        }
+        Err(err) => Err((err, Some(synthesis))),
+    }
+}

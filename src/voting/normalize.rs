@@ -1,0 +1,321 @@
+//! Canonical forms of answers, and exact arithmetic for weights and scores.
+
+use std::cmp::Ordering;
+
+/// The shortest decimal form of a number written as text: `"42.0"` → `"42"`,
+/// `"0.50"` → `"0.5"`, `"1e3"` → `"1000"`, `"-0"` → `"0"`. The digits are kept exactly,
+/// so integers beyond 2^53 are not rounded. Returns `None` if `text` is not a number.
+pub fn canonical_decimal(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (negative, rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (mantissa, ""),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if exponent.abs() > 400 {
+        // Too far to write out; keep the float's shortest form.
+        let value: f64 = text.parse().ok()?;
+        return Some(format!("{value}"));
+    }
+    let digits: String = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i32 + exponent;
+    let (mut int_digits, mut frac_digits) = if point <= 0 {
+        (String::new(), format!("{}{}", "0".repeat((-point) as usize), digits))
+    } else if point as usize >= digits.len() {
+        (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+    } else {
+        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+    };
+    let trimmed = int_digits.trim_start_matches('0').to_string();
+    int_digits = if trimmed.is_empty() { "0".into() } else { trimmed };
+    while frac_digits.ends_with('0') {
+        frac_digits.pop();
+    }
+    let zero = int_digits == "0" && frac_digits.is_empty();
+    let mut out = String::new();
+    if negative && !zero {
+        out.push('-');
+    }
+    out.push_str(&int_digits);
+    if !frac_digits.is_empty() {
+        out.push('.');
+        out.push_str(&frac_digits);
+    }
+    Some(out)
+}
+
+/// The canonical form of a JSON number.
+pub fn canonical_number_json(n: &serde_json::Number) -> String {
+    canonical_decimal(&n.to_string()).unwrap_or_else(|| n.to_string())
+}
+
+/// The canonical form of an `f64`.
+pub fn canonical_f64(n: f64) -> String {
+    canonical_decimal(&format!("{n}")).unwrap_or_else(|| format!("{n}"))
+}
+
+/// Text folded for comparison: lowercase, whitespace collapsed, trailing punctuation
+/// and surrounding quotes removed.
+pub fn fold_text(text: &str) -> String {
+    let lower = text.trim().to_lowercase();
+    let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '*' | '“' | '”'))
+        .trim_end_matches(['.', '!', '?', ';', ','])
+        .trim()
+        .to_string()
+}
+
+/// Words of a text for similarity: lowercase alphanumeric runs.
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Jaccard similarity of two sorted, deduplicated token lists.
+pub fn jaccard(a: &[String], b: &[String]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+        }
+    }
+    both as f64 / (a.len() + b.len() - both) as f64
+}
+
+/// An exact rational number for weights, vote sums and scores, so that 0.1 + 0.2
+/// equals 0.3 and a total equal to the pass score passes. Built from the shortest
+/// decimal form of an `f64`, which is what the caller wrote.
+#[derive(Clone, Copy, Debug)]
+pub struct Ratio {
+    num: i128,
+    den: i128,
+    /// Set when an operation overflowed; comparisons then use `approx`.
+    inexact: bool,
+    approx: f64,
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+impl Ratio {
+    /// Zero.
+    pub const ZERO: Ratio = Ratio { num: 0, den: 1, inexact: false, approx: 0.0 };
+
+    /// An integer.
+    pub fn int(n: i64) -> Ratio {
+        Ratio { num: n as i128, den: 1, inexact: false, approx: n as f64 }
+    }
+
+    /// The decimal the `f64` was written as.
+    pub fn from_f64(x: f64) -> Ratio {
+        let Some(text) = canonical_decimal(&format!("{x}")) else {
+            return Ratio { num: 0, den: 1, inexact: true, approx: x };
+        };
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.as_str()),
+        };
+        let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+        if int_part.len() + frac_part.len() > 36 {
+            return Ratio { num: 0, den: 1, inexact: true, approx: x };
+        }
+        let num: i128 = format!("{int_part}{frac_part}").parse().unwrap_or(0);
+        let den = 10i128.pow(frac_part.len() as u32);
+        Ratio::new(if negative { -num } else { num }, den, x)
+    }
+
+    fn new(num: i128, den: i128, approx: f64) -> Ratio {
+        let g = gcd(num, den);
+        Ratio { num: num / g, den: den / g, inexact: false, approx }
+    }
+
+    fn inexact(approx: f64) -> Ratio {
+        Ratio { num: 0, den: 1, inexact: true, approx }
+    }
+
+    /// The value as a float.
+    pub fn to_f64(self) -> f64 {
+        if self.inexact {
+            self.approx
+        } else {
+            self.num as f64 / self.den as f64
+        }
+    }
+
+    /// Sum.
+    pub fn add(self, other: Ratio) -> Ratio {
+        let approx = self.to_f64() + other.to_f64();
+        if self.inexact || other.inexact {
+            return Ratio::inexact(approx);
+        }
+        let den = match self.den.checked_mul(other.den / gcd(self.den, other.den)) {
+            Some(d) => d,
+            None => return Ratio::inexact(approx),
+        };
+        let a = self.num.checked_mul(den / self.den);
+        let b = other.num.checked_mul(den / other.den);
+        match (a, b) {
+            (Some(a), Some(b)) => match a.checked_add(b) {
+                Some(n) => Ratio::new(n, den, approx),
+                None => Ratio::inexact(approx),
+            },
+            _ => Ratio::inexact(approx),
+        }
+    }
+
+    /// Difference.
+    pub fn sub(self, other: Ratio) -> Ratio {
+        self.add(Ratio { num: -other.num, den: other.den, inexact: other.inexact, approx: -other.approx })
+    }
+
+    /// Product.
+    pub fn mul(self, other: Ratio) -> Ratio {
+        let approx = self.to_f64() * other.to_f64();
+        if self.inexact || other.inexact {
+            return Ratio::inexact(approx);
+        }
+        let g1 = gcd(self.num, other.den);
+        let g2 = gcd(other.num, self.den);
+        match ((self.num / g1).checked_mul(other.num / g2), (self.den / g2).checked_mul(other.den / g1)) {
+            (Some(n), Some(d)) => Ratio::new(n, d, approx),
+            _ => Ratio::inexact(approx),
+        }
+    }
+
+    /// Quotient; `None` when dividing by zero.
+    pub fn div(self, other: Ratio) -> Option<Ratio> {
+        if other.is_zero() {
+            return None;
+        }
+        let inv = if other.inexact {
+            Ratio::inexact(1.0 / other.approx)
+        } else {
+            let sign = other.num.signum();
+            Ratio { num: other.den * sign, den: other.num.abs(), inexact: false, approx: 1.0 / other.to_f64() }
+        };
+        Some(self.mul(inv))
+    }
+
+    /// Whether the value is exactly zero.
+    pub fn is_zero(self) -> bool {
+        if self.inexact {
+            self.approx == 0.0
+        } else {
+            self.num == 0
+        }
+    }
+
+    /// Exact comparison; a relative tolerance of 1e-12 once precision was lost.
+    pub fn compare(self, other: Ratio) -> Ordering {
+        if !self.inexact && !other.inexact {
+            if let (Some(a), Some(b)) = (self.num.checked_mul(other.den), other.num.checked_mul(self.den)) {
+                return a.cmp(&b);
+            }
+        }
+        let (a, b) = (self.to_f64(), other.to_f64());
+        if (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0) {
+            Ordering::Equal
+        } else {
+            a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+        }
+    }
+}
+
+impl PartialEq for Ratio {
+    fn eq(&self, other: &Ratio) -> bool {
+        self.compare(*other) == Ordering::Equal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_numbers() {
+        for (input, want) in [
+            ("42", "42"),
+            ("42.0", "42"),
+            ("042.50", "42.5"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1e3", "1000"),
+            ("1.5E-2", "0.015"),
+            (".5", "0.5"),
+            ("5.", "5"),
+            ("+7", "7"),
+            ("12815844532926915242", "12815844532926915242"),
+        ] {
+            assert_eq!(canonical_decimal(input).as_deref(), Some(want), "{input}");
+        }
+        assert_eq!(canonical_decimal("abc"), None);
+        assert_eq!(canonical_decimal("."), None);
+        assert_eq!(canonical_decimal("1.2.3"), None);
+    }
+
+    #[test]
+    fn float_weights_add_exactly() {
+        let b = Ratio::from_f64(0.1).add(Ratio::from_f64(0.2));
+        assert!(b == Ratio::from_f64(0.3));
+        assert_eq!(b.compare(Ratio::from_f64(0.3)), Ordering::Equal);
+    }
+
+    #[test]
+    fn seed_score_example_is_exact() {
+        let w = [0.4, 0.3, 0.3].map(Ratio::from_f64);
+        let total = |s: [f64; 3]| {
+            let sum = (0..3).fold(Ratio::ZERO, |acc, i| acc.add(w[i].mul(Ratio::from_f64(s[i]))));
+            sum.mul(Ratio::int(10))
+        };
+        assert!(total([7.0, 9.0, 8.0]) == Ratio::int(79));
+        assert!(total([8.0, 7.0, 8.0]) == Ratio::int(77));
+        assert!(total([9.0, 8.0, 9.0]) == Ratio::int(87));
+    }
+
+    #[test]
+    fn fold_and_similarity() {
+        assert_eq!(fold_text("  \"Paris.\" "), "paris");
+        assert_eq!(fold_text("The  Answer"), "the answer");
+        let a = tokens("The capital is Paris");
+        let b = tokens("the capital is paris!");
+        assert_eq!(jaccard(&a, &b), 1.0);
+        assert!(jaccard(&a, &tokens("Berlin")) < 0.1);
+    }
+}
