@@ -141,6 +141,9 @@ pub fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
+/// Options that belong to a provider, named in hints when they are passed to a run.
+const PROVIDER_ONLY: &[&str] = &["maxTokens", "topP", "model", "apiKey", "baseURL", "stream", "extraBody", "headers"];
+
 /// A plain options object being read, which knows its path and which keys it allows.
 pub struct Obj<'a> {
     /// The object's path (`""` for the top level).
@@ -163,7 +166,10 @@ impl<'a> Obj<'a> {
                 let at = join(path, key);
                 let hint = match suggest(key, allowed) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("the allowed options are {}", allowed.join(", ")),
+                    None => match suggest(key, PROVIDER_ONLY) {
+                        Some(s) => format!("`{s}` is a provider option; set it in openai({{ {s} }}) or anthropic({{ {s} }})"),
+                        None => format!("the allowed options are {}", allowed.join(", ")),
+                    },
                 };
                 return Err(Error::type_error(&at, format!("unknown option; {hint}")));
             }
@@ -355,6 +361,13 @@ mod tests {
         assert_eq!(err.code.as_str(), "INVALID_OPTIONS");
         assert!(err.message.contains("max_tokens"), "{}", err.message);
         assert!(err.message.contains("did you mean `maxTokens`?"), "{}", err.message);
+    }
+
+    #[test]
+    fn provider_option_on_a_run_points_to_the_provider() {
+        let v = json!({ "max_tokens": 5 });
+        let err = Obj::new("", &v, &["prompt", "concurrency"]).err().unwrap();
+        assert!(err.message.contains("`maxTokens` is a provider option"), "{}", err.message);
     }
 
     #[test]

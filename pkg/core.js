@@ -1,0 +1,276 @@
+// The JavaScript API over the wasm core. It encodes options for the core, keeps API
+// keys out of JS objects (providers hold only an id), and turns the core's plain
+// error objects into Error instances. Every entry point (node.js, browser.js,
+// workerd.js) loads the wasm module, then re-exports this file.
+import * as wasm from './wasm/parallel_task_executor.js';
+
+const MARKER = '\u0000';
+const providerIds = new WeakMap();
+const limiterIds = new WeakMap();
+
+// Releases a provider's or limiter's id in the core once its JS object is collected.
+const registry = typeof FinalizationRegistry === 'function'
+	? new FinalizationRegistry(id => {
+		try {
+			wasm.releaseHandle(id);
+		} catch {
+			// The module may be gone already when the host shuts down.
+		}
+	})
+	: undefined;
+
+function isAbortSignal(value) {
+	return typeof value.aborted === 'boolean'
+		&& typeof value.addEventListener === 'function'
+		&& typeof value.removeEventListener === 'function';
+}
+
+function isPlainObject(value) {
+	const prototype = Object.getPrototypeOf(value);
+	return prototype === Object.prototype || prototype === null;
+}
+
+// Encodes a value as JSON for the core. Values JSON cannot carry become marker
+// objects, so the core can accept them (functions, signals, providers, limiters)
+// or reject them by name (NaN, BigInt, class instances) instead of seeing null.
+function encode(value) {
+	const refs = [];
+	const seen = new Set();
+
+	const walk = item => {
+		switch (typeof item) {
+			case 'string':
+			case 'boolean': {
+				return item;
+			}
+
+			case 'number': {
+				return Number.isFinite(item) ? item : {[MARKER]: ['num', String(item)]};
+			}
+
+			case 'bigint': {
+				return {[MARKER]: ['bigint', item.toString()]};
+			}
+
+			case 'function': {
+				refs.push(item);
+				return {[MARKER]: ['fn', refs.length - 1]};
+			}
+
+			case 'symbol': {
+				return {[MARKER]: ['symbol']};
+			}
+
+			case 'undefined': {
+				return null;
+			}
+
+			default: {
+				break;
+			}
+		}
+
+		if (item === null) {
+			return null;
+		}
+
+		if (providerIds.has(item)) {
+			return {[MARKER]: ['provider', providerIds.get(item)]};
+		}
+
+		if (limiterIds.has(item)) {
+			return {[MARKER]: ['limiter', limiterIds.get(item)]};
+		}
+
+		if (isAbortSignal(item)) {
+			refs.push(item);
+			return {[MARKER]: ['signal', refs.length - 1]};
+		}
+
+		if (seen.has(item)) {
+			return {[MARKER]: ['circular']};
+		}
+
+		if (Array.isArray(item)) {
+			seen.add(item);
+			const out = item.map(element => walk(element));
+			seen.delete(item);
+			return out;
+		}
+
+		if (!isPlainObject(item)) {
+			return {[MARKER]: ['object', item.constructor?.name ?? 'an object']};
+		}
+
+		seen.add(item);
+		const out = {};
+		for (const [key, element] of Object.entries(item)) {
+			// `undefined` means "not set", like a missing key.
+			if (element !== undefined) {
+				out[key] = walk(element);
+			}
+		}
+
+		seen.delete(item);
+		return out;
+	};
+
+	return {json: JSON.stringify(walk(value) ?? null), refs};
+}
+
+const classes = {TypeError, RangeError, Error};
+
+// Builds an Error from the plain object the core rejects with.
+function toError(raw) {
+	if (raw instanceof Error) {
+		return raw;
+	}
+
+	if (raw === null || typeof raw !== 'object' || typeof raw.code !== 'string') {
+		return new Error(String(raw));
+	}
+
+	const {class: className, message, hostCause, report, errors, cause, ...fields} = raw;
+	const ErrorClass = classes[className] ?? Error;
+	const options = {};
+	if (hostCause !== undefined) {
+		options.cause = hostCause;
+	} else if (cause !== undefined && cause !== null) {
+		options.cause = toError(cause);
+	}
+
+	const error = new ErrorClass(message, options);
+	Object.assign(error, fields);
+	if (raw.code === 'ABORTED') {
+		error.name = 'AbortError';
+	}
+
+	if (Array.isArray(errors)) {
+		error.errors = errors.map(inner => toError(inner));
+	}
+
+	if (report !== undefined) {
+		error.report = report;
+	}
+
+	return error;
+}
+
+function callSync(run) {
+	try {
+		return run();
+	} catch (error) {
+		throw toError(error);
+	}
+}
+
+async function callAsync(run) {
+	try {
+		return JSON.parse(await run());
+	} catch (error) {
+		throw toError(error);
+	}
+}
+
+/**
+A provider: immutable configuration, safe to create once at module scope. Its API key
+lives inside the wasm module and never shows in JSON.stringify or console.log.
+*/
+class Provider {
+	constructor(id, info) {
+		providerIds.set(this, id);
+		registry?.register(this, id);
+		Object.assign(this, info);
+		Object.freeze(this);
+	}
+
+	toJSON() {
+		return {...this};
+	}
+
+	[Symbol.for('nodejs.util.inspect.custom')]() {
+		return `Provider ${JSON.stringify(this)}`;
+	}
+}
+
+function makeProvider(kind, options, fn) {
+	const {json, refs} = encode(options ?? {});
+	const info = JSON.parse(callSync(() => wasm.createProvider(kind, json, refs, fn)));
+	const {id, ...publicInfo} = info;
+	return new Provider(id, publicInfo);
+}
+
+/** An OpenAI-compatible chat completions provider. */
+export function openai(options) {
+	return makeProvider('openai', options);
+}
+
+/** An Anthropic Messages API provider. */
+export function anthropic(options) {
+	return makeProvider('anthropic', options);
+}
+
+/** A provider backed by a function `(request, { signal }) => ({ text, usage?, finishReason? })`. */
+export function custom(fn, options) {
+	return makeProvider('custom', options ?? {}, fn);
+}
+
+class Limiter {
+	constructor(id, concurrency) {
+		limiterIds.set(this, id);
+		registry?.register(this, id);
+		this.concurrency = concurrency;
+		Object.freeze(this);
+	}
+}
+
+/** A limit on open requests shared by every run it is passed to as `limiter`. */
+export function createLimiter(concurrency) {
+	if (typeof concurrency !== 'number') {
+		throw new TypeError(`createLimiter(concurrency): expected a positive integer, got ${typeof concurrency}`);
+	}
+
+	const id = callSync(() => wasm.createLimiter(concurrency));
+	return new Limiter(id, concurrency);
+}
+
+/** Runs one call with retries, timeout and abort. */
+export function complete(options) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.complete(json, refs));
+}
+
+/** Runs subtasks in parallel (dependencies as a DAG) and merges their outputs. */
+export function section(options) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.section(json, refs));
+}
+
+/** Samples the same task several times and aggregates the answers by a rule. */
+export function vote(options) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.vote(json, refs));
+}
+
+/** Applies a voting rule to answers you already have, synchronously. */
+export function aggregate(answers, options) {
+	const encodedAnswers = encode(answers);
+	const encodedOptions = encode(options ?? {});
+	const refs = [...encodedAnswers.refs, ...encodedOptions.refs];
+	if (encodedAnswers.refs.length > 0) {
+		throw new TypeError('aggregate(answers): answers must be strings or plain objects, not functions or signals');
+	}
+
+	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs)));
+}
+
+/** The smallest k for ahead-by-k voting that reaches `target` with voters of `accuracy`. */
+export function aheadByFor(options) {
+	const {json} = encode(options);
+	return callSync(() => wasm.aheadByFor(json));
+}
+
+/** Counts of providers and limiters alive in the core (for leak checks). */
+export function liveHandles() {
+	return JSON.parse(wasm.liveHandles());
+}

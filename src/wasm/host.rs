@@ -1,0 +1,402 @@
+//! The JavaScript host: `fetch` through JS promises, timers, `AbortController`,
+//! `RegExp`, and the caller's functions and signals.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::future::LocalBoxFuture;
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::bindings::{self, AbortController, Reader, Response};
+use crate::registry;
+use crate::schedule::cancel::CancelToken;
+use crate::transport::{AbortReason, FetchError, Host, HostError, HostFunction, HostValue, HttpRequest, HttpResponse, RegexEngine, Runtime, SignalSource};
+
+/// Wraps a JS value as an opaque host value.
+pub fn host_value(value: JsValue) -> HostValue {
+    Rc::new(value)
+}
+
+/// The JS value inside a host value.
+pub fn js_of(value: &HostValue) -> Option<&JsValue> {
+    value.downcast_ref::<JsValue>()
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A readable message for a thrown JS value.
+pub fn message_of(value: &JsValue) -> String {
+    let message = get(value, "message");
+    if let Some(m) = message.as_string() {
+        let name = get(value, "name").as_string().unwrap_or_default();
+        return if name.is_empty() || name == "Error" { m } else { format!("{name}: {m}") };
+    }
+    value.as_string().unwrap_or_else(|| String::from(js_sys::JsString::from(value.clone())))
+}
+
+/// JSON text to a JS value.
+pub fn json_to_js(value: &Value) -> JsValue {
+    match value {
+        Value::String(s) => JsValue::from_str(s),
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        other => js_sys::JSON::parse(&other.to_string()).unwrap_or(JsValue::NULL),
+    }
+}
+
+/// A JS value to JSON. Functions and other values JSON cannot carry become markers,
+/// so they are reported by name instead of silently dropped.
+pub fn js_to_json(value: &JsValue) -> Value {
+    if let Some(s) = value.as_string() {
+        return Value::String(s);
+    }
+    if value.is_null() || value.is_undefined() {
+        return Value::Null;
+    }
+    if let Some(b) = value.as_bool() {
+        return Value::Bool(b);
+    }
+    if let Some(n) = value.as_f64() {
+        return match serde_json::Number::from_f64(n) {
+            Some(num) => Value::Number(num),
+            None => serde_json::json!({ "\u{0}": ["num", format!("{n}")] }),
+        };
+    }
+    if value.is_function() {
+        return serde_json::json!({ "\u{0}": ["fn", -1] });
+    }
+    match js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()) {
+        Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        None => Value::Null,
+    }
+}
+
+/// The module's host.
+pub struct JsHost;
+
+impl JsHost {
+    /// A host for one call.
+    pub fn new() -> Rc<dyn Host> {
+        Rc::new(JsHost)
+    }
+}
+
+struct TimerState {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// A `setTimeout` future; dropping it clears the timer.
+struct Sleep {
+    state: Rc<TimerState>,
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Sleep {
+    fn new(ms: f64) -> Sleep {
+        let state = Rc::new(TimerState { fired: Cell::new(false), waker: RefCell::new(None) });
+        let s = state.clone();
+        let callback = Closure::<dyn FnMut()>::new(move || {
+            s.fired.set(true);
+            if let Some(w) = s.waker.borrow_mut().take() {
+                w.wake();
+            }
+        });
+        // Timer delays above 2^31 - 1 ms overflow to 1 ms in every host.
+        let id = bindings::set_timeout(callback.as_ref().unchecked_ref(), ms.clamp(0.0, 2_147_483_647.0));
+        Sleep { state, id, _callback: callback }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.state.fired.get() {
+            Poll::Ready(())
+        } else {
+            *self.state.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.state.fired.get() {
+            bindings::clear_timeout(&self.id);
+        }
+    }
+}
+
+/// Aborts its controller when dropped, unless disarmed.
+struct AbortOnDrop {
+    controller: Option<AbortController>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
+    }
+}
+
+/// A response whose body is read chunk by chunk.
+struct JsResponse {
+    status: u16,
+    headers: JsValue,
+    body: Body,
+    abort: AbortOnDrop,
+}
+
+enum Body {
+    Stream(Reader),
+    Whole(Option<Promise>),
+    Done,
+}
+
+impl HttpResponse for JsResponse {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let get_fn = get(&self.headers, "get");
+        let f = get_fn.dyn_ref::<Function>()?;
+        f.call1(&self.headers, &JsValue::from_str(name)).ok()?.as_string()
+    }
+
+    fn next_chunk(&mut self) -> LocalBoxFuture<'_, Result<Option<Vec<u8>>, FetchError>> {
+        Box::pin(async move {
+            match &mut self.body {
+                Body::Done => Ok(None),
+                Body::Whole(promise) => {
+                    let Some(p) = promise.take() else {
+                        self.finish();
+                        return Ok(None);
+                    };
+                    let buffer = JsFuture::from(p).await.map_err(fetch_error)?;
+                    Ok(Some(Uint8Array::new(&buffer).to_vec()))
+                }
+                Body::Stream(reader) => {
+                    let promise = reader.read().map_err(fetch_error)?;
+                    let result = JsFuture::from(promise).await.map_err(fetch_error)?;
+                    if get(&result, "done").as_bool() == Some(true) {
+                        self.finish();
+                        return Ok(None);
+                    }
+                    let value = get(&result, "value");
+                    Ok(Some(Uint8Array::new(&value).to_vec()))
+                }
+            }
+        })
+    }
+}
+
+impl JsResponse {
+    /// The body ended: nothing left to abort.
+    fn finish(&mut self) {
+        self.body = Body::Done;
+        self.abort.controller = None;
+    }
+}
+
+fn fetch_error(value: JsValue) -> FetchError {
+    FetchError { message: message_of(&value), no_fetch: false, host: Some(host_value(value)) }
+}
+
+/// Builds the `RequestInit` object.
+fn request_init(request: &HttpRequest, signal: &JsValue) -> JsValue {
+    let init = Object::new();
+    let headers = Object::new();
+    for (name, value) in &request.headers {
+        let _ = Reflect::set(&headers, &JsValue::from_str(name), &JsValue::from_str(value));
+    }
+    let _ = Reflect::set(&init, &"method".into(), &JsValue::from_str(request.method));
+    let _ = Reflect::set(&init, &"headers".into(), &headers);
+    let _ = Reflect::set(&init, &"body".into(), &JsValue::from_str(&request.body));
+    let _ = Reflect::set(&init, &"signal".into(), signal);
+    init.into()
+}
+
+impl Host for JsHost {
+    fn now(&self) -> f64 {
+        let performance = get(&js_sys::global(), "performance");
+        let now = get(&performance, "now");
+        if let Some(f) = now.dyn_ref::<Function>() {
+            if let Some(n) = f.call0(&performance).ok().and_then(|v| v.as_f64()) {
+                return n;
+            }
+        }
+        js_sys::Date::now()
+    }
+
+    fn epoch_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn random(&self) -> f64 {
+        js_sys::Math::random()
+    }
+
+    fn sleep(&self, ms: f64) -> LocalBoxFuture<'static, ()> {
+        Box::pin(Sleep::new(ms))
+    }
+
+    fn fetch(&self, request: HttpRequest, fetch_fn: Option<&HostValue>) -> LocalBoxFuture<'static, Result<Box<dyn HttpResponse>, FetchError>> {
+        // The global fetch is looked up at call time, so a fetch installed after the
+        // provider was created (a test counter, a polyfill) is used.
+        let function = match fetch_fn.and_then(js_of) {
+            Some(f) => f.clone(),
+            None => get(&js_sys::global(), "fetch"),
+        };
+        Box::pin(async move {
+            let Some(function) = function.dyn_ref::<Function>().cloned() else {
+                return Err(FetchError { message: "fetch is not a function in this runtime".into(), no_fetch: true, host: None });
+            };
+            let controller = AbortController::new().map_err(fetch_error)?;
+            let mut guard = AbortOnDrop { controller: Some(controller) };
+            let signal = guard.controller.as_ref().expect("just set").signal();
+            let init = request_init(&request, &signal);
+            let returned = function.call2(&JsValue::UNDEFINED, &JsValue::from_str(&request.url), &init).map_err(fetch_error)?;
+            let response = JsFuture::from(Promise::resolve(&returned)).await.map_err(fetch_error)?;
+            let response: Response = response.unchecked_into();
+            let status = response.status().as_f64().unwrap_or(0.0) as u16;
+            let body_stream = response.body();
+            let get_reader = get(&body_stream, "getReader");
+            let body = match get_reader.dyn_ref::<Function>() {
+                Some(f) => match f.call0(&body_stream) {
+                    Ok(reader) => Body::Stream(reader.unchecked_into()),
+                    Err(e) => return Err(fetch_error(e)),
+                },
+                None if body_stream.is_null() && get(&response, "arrayBuffer").is_function() => {
+                    Body::Whole(Some(response.array_buffer().map_err(fetch_error)?))
+                }
+                None => Body::Done,
+            };
+            let abort = AbortOnDrop { controller: guard.controller.take() };
+            Ok(Box::new(JsResponse { status, headers: response.headers(), body, abort }) as Box<dyn HttpResponse>)
+        })
+    }
+
+    fn runtime(&self) -> Runtime {
+        registry::runtime()
+    }
+
+    fn regex(&self) -> &dyn RegexEngine {
+        &JsRegex
+    }
+}
+
+/// The host's `RegExp`.
+pub struct JsRegex;
+
+impl RegexEngine for JsRegex {
+    fn validate(&self, pattern: &str, flags: &str) -> Result<(), String> {
+        bindings::RegExp::new(pattern, flags).map(|_| ()).map_err(|e| message_of(&e))
+    }
+
+    fn find_answer(&self, pattern: &str, flags: &str, text: &str) -> Result<Option<String>, String> {
+        let re = bindings::RegExp::new(pattern, flags).map_err(|e| message_of(&e))?;
+        let found = re.exec(text).map_err(|e| message_of(&e))?;
+        if found.is_null() || found.is_undefined() {
+            return Ok(None);
+        }
+        let groups = get(&found, "groups");
+        if let Some(answer) = get(&groups, "answer").as_string() {
+            return Ok(Some(answer));
+        }
+        if let Some(first) = get(&found, "1").as_string() {
+            return Ok(Some(first));
+        }
+        Ok(get(&found, "0").as_string())
+    }
+}
+
+/// A caller's JS function.
+pub struct JsFunction(pub Function);
+
+fn host_error(value: JsValue) -> HostError {
+    let retryable = get(&value, "retryable").as_bool() == Some(true);
+    let retry_after_ms = get(&value, "retryAfterMs").as_f64().filter(|n| n.is_finite() && *n >= 0.0);
+    let status = get(&value, "status").as_f64().filter(|n| (100.0..600.0).contains(n)).map(|n| n as u16);
+    let is_abort = get(&value, "name").as_string().as_deref() == Some("AbortError");
+    HostError { message: message_of(&value), retryable, retry_after_ms, status, is_abort, value: Some(host_value(value)) }
+}
+
+impl HostFunction for JsFunction {
+    fn call_sync(&self, arg: &Value) -> Result<Value, HostError> {
+        match self.0.call1(&JsValue::UNDEFINED, &json_to_js(arg)) {
+            Ok(result) => Ok(js_to_json(&result)),
+            Err(e) => Err(host_error(e)),
+        }
+    }
+
+    fn call_async(&self, arg: &Value, _cancel: CancelToken) -> LocalBoxFuture<'static, Result<Value, HostError>> {
+        let function = self.0.clone();
+        let arg = json_to_js(arg);
+        Box::pin(async move {
+            let controller = AbortController::new().map_err(host_error)?;
+            let context = Object::new();
+            let _ = Reflect::set(&context, &"signal".into(), &controller.signal());
+            // Dropping this future aborts the signal the function was given.
+            let _abort = AbortOnDrop { controller: Some(controller) };
+            let returned = function.call2(&JsValue::UNDEFINED, &arg, &context).map_err(host_error)?;
+            let value = JsFuture::from(Promise::resolve(&returned)).await.map_err(host_error)?;
+            Ok(js_to_json(&value))
+        })
+    }
+}
+
+/// A caller's `AbortSignal`.
+pub struct JsSignal(pub JsValue);
+
+fn abort_reason(signal: &JsValue) -> AbortReason {
+    let reason = get(signal, "reason");
+    let is_timeout = get(&reason, "name").as_string().as_deref() == Some("TimeoutError");
+    let message = if reason.is_undefined() { "the signal was aborted".to_string() } else { message_of(&reason) };
+    AbortReason { value: (!reason.is_undefined()).then(|| host_value(reason)), is_timeout, message }
+}
+
+/// Removes the abort listener when dropped.
+struct ListenerGuard {
+    signal: JsValue,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        let remove = get(&self.signal, "removeEventListener");
+        if let Some(f) = remove.dyn_ref::<Function>() {
+            let _ = f.call2(&self.signal, &JsValue::from_str("abort"), self.callback.as_ref());
+        }
+    }
+}
+
+impl SignalSource for JsSignal {
+    fn aborted(&self) -> Option<AbortReason> {
+        (get(&self.0, "aborted").as_bool() == Some(true)).then(|| abort_reason(&self.0))
+    }
+
+    fn subscribe(&self, on_abort: Box<dyn Fn(AbortReason)>) -> Box<dyn Any> {
+        let signal = self.0.clone();
+        let s = signal.clone();
+        let callback = Closure::<dyn FnMut()>::new(move || on_abort(abort_reason(&s)));
+        let add = get(&signal, "addEventListener");
+        if let Some(f) = add.dyn_ref::<Function>() {
+            let _ = f.call2(&signal, &JsValue::from_str("abort"), callback.as_ref());
+        }
+        Box::new(ListenerGuard { signal, callback })
+    }
+}
