@@ -7,6 +7,8 @@ pub mod custom;
 pub mod http;
 pub mod openai;
 pub mod sse;
+#[cfg(test)]
+mod call_tests;
 
 use std::rc::Rc;
 
