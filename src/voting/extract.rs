@@ -179,11 +179,8 @@ impl Extract {
                 Ok(json_answer(value.clone()))
             }
             Extract::Regex { pattern, flags } => match regex.find_answer(pattern, flags, text) {
-                Ok(Some(found)) if !found.trim().is_empty() => {
-                    let display = found.trim().to_string();
-                    Ok(Answer { key: display.clone(), value: json!(display), display })
-                }
-                Ok(_) => Err(NoAnswer::NotFound),
+                Ok(Some(found)) => captured_answer(&found).ok_or(NoAnswer::NotFound),
+                Ok(None) => Err(NoAnswer::NotFound),
                 Err(m) => Err(NoAnswer::Failed(m)),
             },
             Extract::Function(f) => match f.call_sync(&json!(text)) {
@@ -226,6 +223,11 @@ impl Extract {
                 (!ranking.is_empty()).then(|| Answer { display: key.clone(), key, value: json!(ranking) })
             }
             (Extract::Json | Extract::JsonPath(_), v) => Some(json_answer(v.clone())),
+            (Extract::Choice(labels), Value::String(s)) => {
+                let label = labels.iter().find(|l| l.eq_ignore_ascii_case(s.trim())).cloned().or_else(|| find_choice(s, labels))?;
+                Some(Answer { key: label.clone(), display: label.clone(), value: json!(label) })
+            }
+            (Extract::Regex { .. }, Value::String(s)) => captured_answer(s),
             (_, Value::String(s)) if !s.trim().is_empty() => {
                 let display = s.trim().to_string();
                 Some(Answer { key: display.clone(), value: json!(display), display })
@@ -236,6 +238,17 @@ impl Extract {
             (_, other) => Some(json_answer(other.clone())),
         }
     }
+}
+
+/// Canonicalizes the text a regular expression captured: a number gets its canonical
+/// form ("42.0" counts as "42"), other text is compared case- and space-insensitively.
+fn captured_answer(found: &str) -> Option<Answer> {
+    let display = found.trim().to_string();
+    if let Some(number) = canonical_decimal(&display.replace(',', "")) {
+        return Some(number_answer(number));
+    }
+    let key = fold_text(&display);
+    (!key.is_empty()).then(|| Answer { key, value: json!(display), display })
 }
 
 fn number_answer(key: String) -> Answer {
@@ -404,53 +417,115 @@ fn numbers_in(text: &str) -> Vec<Found> {
     out
 }
 
-const NUMBER_WORDS: [&str; 21] = [
+const UNIT_WORDS: [&str; 20] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
 ];
 
-/// The final answer among the numbers of a reply: the one after the last explicit
-/// marker ("answer is", "answer:", "####", `\boxed{`), else after the last `=`,
-/// "equals" or "equal to", else the last number; a spelled-out small number as a
-/// last resort.
-pub fn find_number(text: &str) -> Option<String> {
-    let numbers = numbers_in(text);
-    let lower = text.to_lowercase();
-    let after_marker = |markers: &[&str]| -> Option<String> {
-        let mut best: Option<(usize, &Found)> = None;
-        for marker in markers {
-            let mut from = 0;
-            while let Some(pos) = lower[from..].find(marker).map(|p| p + from) {
-                let after = pos + marker.len();
-                // The first number after the marker, if only a little text lies between.
-                if let Some(n) = numbers.iter().find(|n| n.start >= after && n.start - after <= 24 && !lower[after..n.start].contains('\n')) {
-                    if best.is_none_or(|(p, _)| pos > p) {
-                        best = Some((pos, n));
-                    }
+const TENS_WORDS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+
+/// Finds spelled-out numbers from zero to ninety-nine ("four", "twenty-one", "thirty
+/// two") in an ASCII-lowercased text.
+fn number_words_in(lower: &str) -> Vec<Found> {
+    let mut words: Vec<(usize, usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in lower.char_indices().chain(std::iter::once((lower.len(), ' '))) {
+        match (c.is_ascii_alphabetic(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, i, &lower[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let (start, end, word) = words[i];
+        if let Some(unit) = UNIT_WORDS.iter().position(|w| *w == word) {
+            out.push(Found { start, end, canonical: unit.to_string() });
+        } else if let Some(tens) = TENS_WORDS.iter().position(|w| *w == word) {
+            let value = (tens + 2) * 10;
+            // "twenty-one" or "twenty one": a unit from one to nine right after.
+            let next = words.get(i + 1).filter(|(s, _, _)| matches!(&lower[end..*s], "-" | " "));
+            match next.and_then(|(_, e, w)| UNIT_WORDS[1..10].iter().position(|u| u == w).map(|u| (*e, u + 1))) {
+                Some((e, unit)) => {
+                    out.push(Found { start, end: e, canonical: (value + unit).to_string() });
+                    i += 1;
                 }
-                from = pos + marker.len().max(1);
-                while !lower.is_char_boundary(from) {
-                    from += 1;
+                None => out.push(Found { start, end, canonical: value.to_string() }),
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Markers after which the final answer follows, strongest first.
+const ANSWER_MARKERS: &[&str] = &["final answer", "answer is", "answer:", "answer =", "####", "\\boxed{", "result is", "total is", "sum is"];
+/// Weaker markers: the last statement of a value ("2+2 = 4", "equals 4").
+const VALUE_MARKERS: &[&str] = &["=", "equals", "equal to"];
+
+/// Finds the number that follows the last occurrence of any of `markers`, with at
+/// most 24 bytes on the same line between them.
+fn after_last_marker<'f>(lower: &str, markers: &[&str], numbers: &'f [Found]) -> Option<&'f Found> {
+    let mut best: Option<(usize, &Found)> = None;
+    for marker in markers {
+        let wordlike = marker.starts_with(|c: char| c.is_ascii_alphabetic());
+        for (pos, _) in lower.match_indices(marker) {
+            let after = pos + marker.len();
+            // "is" must not match inside "this", nor "be" inside "between".
+            if wordlike
+                && (lower[..pos].chars().next_back().is_some_and(|c| c.is_alphanumeric())
+                    || lower[after..].chars().next().is_some_and(|c| c.is_alphanumeric()))
+            {
+                continue;
+            }
+            let found = numbers.iter().find(|n| n.start >= after && n.start - after <= 24 && !lower[after..n.start].contains('\n'));
+            if let Some(n) = found {
+                if best.is_none_or(|(p, _)| pos > p) {
+                    best = Some((pos, n));
                 }
             }
         }
-        best.map(|(_, n)| n.canonical.clone())
-    };
-    if let Some(n) = after_marker(&["final answer", "answer is", "answer:", "answer =", "####", "\\boxed{", "result is", "total is"]) {
-        return Some(n);
     }
-    if let Some(n) = after_marker(&["=", "equals", "equal to", "is"]) {
-        // "is" alone is weak: take it only when it points at the last number.
-        if numbers.last().is_some_and(|last| last.canonical == n) || !lower.contains(" is ") {
-            return Some(n);
+    best.map(|(_, n)| n)
+}
+
+/// Finds the final answer among the numbers of a reply: the number after the last explicit
+/// answer marker ("answer is", "answer:", "####", `\boxed{`), else after the last
+/// statement of a value ("=", "equals"), else the last number. A spelled-out number
+/// ("four") counts after a marker, after "is" when nothing follows it ("it is four"),
+/// or when it is the whole reply, so the "one" of "no one knows" is not read as 1.
+pub fn find_number(text: &str) -> Option<String> {
+    // ASCII lowercasing keeps byte offsets, so positions in `lower` match `text`.
+    let lower = text.to_ascii_lowercase();
+    let digits = numbers_in(text);
+    let mut all: Vec<Found> = digits.iter().map(|n| Found { start: n.start, end: n.end, canonical: n.canonical.clone() }).collect();
+    all.extend(number_words_in(&lower));
+    all.sort_by_key(|n| n.start);
+    for markers in [ANSWER_MARKERS, VALUE_MARKERS] {
+        if let Some(n) = after_last_marker(&lower, markers, &all) {
+            return Some(n.canonical.clone());
         }
     }
-    if let Some(last) = numbers.last() {
-        let _ = last.end;
+    // "is" is too common to outrank a later number ("there is 1 apple and 2 pears, 3
+    // in all"); it only admits a spelled-out number that ends the list.
+    if let Some(n) = after_last_marker(&lower, &["is"], &all) {
+        if all.last().is_some_and(|last| last.start == n.start) {
+            return Some(n.canonical.clone());
+        }
+    }
+    if let Some(last) = digits.last() {
         return Some(last.canonical.clone());
     }
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
-    words.iter().rev().find_map(|w| NUMBER_WORDS.iter().position(|n| n == w)).map(|i| i.to_string())
+    let words = number_words_in(&lower);
+    let bare = lower.trim().trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    match words.as_slice() {
+        [only] if &lower[only.start..only.end] == bare => Some(only.canonical.clone()),
+        _ => None,
+    }
 }
 
 /// Whether `c` can sit next to a choice label without making it part of a word.
@@ -458,16 +533,24 @@ fn boundary(c: Option<char>) -> bool {
     c.is_none_or(|c| !c.is_alphanumeric())
 }
 
-/// The chosen option label. Single letters count only in forms that mark an option
+/// Words that mark the label before them as the chosen option ("A is correct", "B
+/// because ...") rather than an article ("A cat").
+const OPTION_FOLLOWERS: &[&str] = &[
+    "is", "was", "would", "should", "seems", "looks", "appears", "fits", "matches", "because", "since", "as", "and", "or",
+];
+
+/// Finds the chosen option label. Single letters count only in forms that mark an option
 /// ("(B)", "B)", "B.", "B:" at a line start, "**B**", "answer is B", "option B", or the
-/// whole reply), so the article "A" in a sentence is never read as option A.
+/// whole reply), so the article "A" in a sentence is never read as option A. Among
+/// several mentions, the most explicit form wins, then the last one.
 pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
     let stripped: String = text.trim().trim_matches(|c: char| matches!(c, '*' | '(' | ')' | '.' | ':' | '"' | '\'' | '`' | '[' | ']')).trim().to_string();
     if let Some(label) = labels.iter().find(|l| l.eq_ignore_ascii_case(&stripped)) {
         return Some(label.clone());
     }
     let words_only = labels.iter().all(|l| l.chars().count() > 1);
-    let lower = text.to_lowercase();
+    // ASCII lowercasing keeps byte offsets, so slices of `text` line up.
+    let lower = text.to_ascii_lowercase();
     let mut best: Option<(usize, usize, String)> = None; // (strength, position, label)
     let mut consider = |strength: usize, pos: usize, label: &String| {
         if best.as_ref().is_none_or(|(s, p, _)| strength > *s || (strength == *s && pos > *p)) {
@@ -475,34 +558,39 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
         }
     };
     for label in labels {
-        let l = label.to_lowercase();
-        let mut from = 0;
-        while let Some(pos) = lower[from..].find(&l).map(|p| p + from) {
+        let l = label.to_ascii_lowercase();
+        for (pos, _) in lower.match_indices(&l) {
             let end = pos + l.len();
             let before = lower[..pos].chars().next_back();
             let after = lower[end..].chars().next();
-            from = end;
             if !boundary(before) || !boundary(after) {
                 continue;
             }
-            let original = &text[pos..end];
-            let head = lower[..pos].trim_end();
-            let marked = ["answer is", "answer:", "answer", "option", "choice", "choose", "pick", "select"]
+            let single_letter = l.chars().count() == 1;
+            let paren = before == Some('(') && after == Some(')');
+            let bold = lower[..pos].ends_with("**") && lower[end..].starts_with("**");
+            if paren || bold {
+                consider(3, pos, label);
+                continue;
+            }
+            // "the answer is a tough one": a single letter followed by a word is an
+            // article or a pronoun unless the word marks an option.
+            if single_letter && reads_as_word(text, end) {
+                continue;
+            }
+            let head = lower[..pos].trim_end().trim_end_matches(['*', ':']).trim_end();
+            let marked = ["answer is", "answer", "option", "choice", "choose", "pick", "select", "option is", "choice is", "would be", "correct one is"]
                 .iter()
-                .any(|m| head.ends_with(m));
+                .any(|m| head.ends_with(m) && boundary(head[..head.len() - m.len()].chars().next_back()));
             if marked {
                 consider(4, pos, label);
                 continue;
             }
-            let paren = before == Some('(') && after == Some(')');
-            let bold = lower[..pos].ends_with("**") && lower[end..].starts_with("**");
-            let line_start = lower[..pos].rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
-            let closing = matches!(after, Some(')' | '.' | ':'));
-            if paren || bold {
-                consider(3, pos, label);
-            } else if line_start && closing {
+            let line_start = lower[..pos].rsplit('\n').next().is_some_and(|l| l.trim_start_matches(['*', '-', ' ', '\t']).is_empty());
+            let closing = matches!(after, Some(')' | '.' | ':')) || (words_only && matches!(after, None | Some(',' | '!')));
+            if line_start && closing {
                 consider(2, pos, label);
-            } else if words_only || (original.chars().all(|c| c.is_uppercase()) && !is_article_use(text, pos, end)) {
+            } else if words_only || text[pos..end].chars().all(char::is_uppercase) {
                 consider(1, pos, label);
             }
         }
@@ -510,15 +598,12 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
     best.map(|(_, _, l)| l)
 }
 
-/// Whether an uppercase single letter at `pos..end` reads as the article "A" or the
-/// pronoun "I" starting a phrase ("A cat", "I think").
-fn is_article_use(text: &str, pos: usize, end: usize) -> bool {
-    let letter = &text[pos..end];
-    if letter != "A" && letter != "I" {
-        return false;
-    }
-    let rest = &text[end..];
-    rest.starts_with(' ') && rest[1..].chars().next().is_some_and(|c| c.is_alphabetic())
+/// Checks whether the text after a single-letter label at `end` makes it a word of a
+/// sentence ("A cat", "I think", "a tough one") rather than an option ("A is correct").
+fn reads_as_word(text: &str, end: usize) -> bool {
+    let Some(rest) = text[end..].strip_prefix(' ') else { return false };
+    let word: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
+    !word.is_empty() && !OPTION_FOLLOWERS.contains(&word.to_lowercase().as_str())
 }
 
 /// A ranked ballot: a JSON array of labels, or labels separated by `>`, commas or
@@ -583,10 +668,27 @@ mod tests {
             ("1e3", "1000"),
             ("Using gpt4 the result is 7", "7"),
             ("-0.0", "0"),
+            ("It is four.", "4"),
+            ("twenty-one", "21"),
+            ("The answer is thirty two", "32"),
+            ("There is 1 apple and 2 pears, 3 in all", "3"),
+            ("2+2 is equal to 4 (in base 10)", "4"),
+            ("This 3 apples cost 5", "5"),
+            ("The answer is 42 (not 41)", "42"),
+            ("x = 3, y = 4, so x + y = 7", "7"),
+            ("-3.5", "-3.5"),
+            ("1,000,000", "1000000"),
+            ("Answer: 1e-3", "0.001"),
+            ("The result is -0.50", "-0.5"),
+            ("Temperature dropped to \u{2212}12\u{b0}C", "-12"),
+            ("What is 2+2? 2 + 2 = 4", "4"),
+            ("\u{130}stanbul has 15 million people", "15"),
         ] {
             assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
         }
-        assert_eq!(find_number("no digits here"), None);
+        for text in ["no digits here", "No one knows", "I can't say", ""] {
+            assert_eq!(find_number(text), None, "{text:?}");
+        }
     }
 
     #[test]
@@ -602,6 +704,13 @@ mod tests {
             ("A. Paris\nB. London\nAnswer: A", Some("A")),
             ("**E**", Some("E")),
             ("Option b", Some("B")),
+            ("the answer is a tough one", None),
+            ("A is correct.", Some("A")),
+            ("The answer is A because it fits", Some("A")),
+            ("B) London", Some("B")),
+            ("I pick c", Some("C")),
+            ("**Answer:** D", Some("D")),
+            ("I would say A cat is not an option, so (C)", Some("C")),
         ] {
             assert_eq!(find_choice(text, &labels).as_deref(), want, "{text:?}");
         }
@@ -613,6 +722,29 @@ mod tests {
         assert_eq!(find_choice("Yes.", &labels).as_deref(), Some("yes"));
         assert_eq!(find_choice("I would say no, it is not", &labels).as_deref(), Some("no"));
         assert_eq!(find_choice("nothing", &labels), None);
+        assert_eq!(find_choice("Yes, no doubt.", &labels).as_deref(), Some("yes"));
+        assert_eq!(find_choice("No, the answer is yes", &labels).as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn regex_captures_are_canonical() {
+        assert_eq!(captured_answer(" 42.0 ").unwrap().key, "42");
+        assert_eq!(captured_answer("1,234.50").unwrap().key, "1234.5");
+        let a = captured_answer("Yes").unwrap();
+        assert_eq!(a.key, "yes");
+        assert_eq!(a.display, "Yes");
+        assert_eq!(captured_answer("  "), None);
+    }
+
+    #[test]
+    fn given_answers_canonicalize_like_extracted_ones() {
+        let choice = Extract::Choice(DEFAULT_CHOICES.iter().map(|s| s.to_string()).collect());
+        assert_eq!(choice.canonicalize(&json!("b")).unwrap().key, "B");
+        assert_eq!(Extract::Number.canonicalize(&json!("42.0")).unwrap().key, "42");
+        assert_eq!(Extract::Number.canonicalize(&json!(42.5)).unwrap().key, "42.5");
+        assert_eq!(Extract::Text.canonicalize(&json!("  Paris. ")).unwrap().key, "paris");
+        assert_eq!(Extract::Json.canonicalize(&json!({ "b": 1, "a": 2.0 })).unwrap().key, "{\"a\":2,\"b\":1}");
+        assert_eq!(Extract::Text.canonicalize(&json!(null)), None);
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod normalize;
 pub mod result;
 pub mod rules;
 pub mod score;
+#[cfg(test)]
+mod vote_tests;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -230,6 +232,26 @@ fn decode_voters(value: Option<&Value>) -> Result<Vec<Voter>> {
     }
 }
 
+/// Rejects a rule whose `k` no vote could reach: `maxSamples` samples at the largest
+/// voter weight count less than `k`.
+fn check_reachable(rule: &Rule, voters: &[Voter], max_samples: usize) -> Result<()> {
+    let (path, k) = match rule {
+        Rule::AtLeast { k, .. } => ("rule.atLeast", *k),
+        Rule::FirstTo(k) => ("rule.firstTo", *k),
+        Rule::AheadBy(k) => ("rule.aheadBy", *k),
+        _ => return Ok(()),
+    };
+    let max_weight = voters.iter().map(|v| v.weight).fold(Ratio::ZERO, |a, b| if b.compare(a).is_gt() { b } else { a });
+    if k.compare(max_weight.mul(Ratio::int(max_samples as i64))).is_gt() {
+        let advice = if rule.is_adaptive() { "raise maxSamples" } else { "lower it or add voters" };
+        return Err(Error::range_error(
+            path,
+            format!("{} can never be reached by {max_samples} samples (the largest voter weight is {}); {advice}", k.to_f64(), max_weight.to_f64()),
+        ));
+    }
+    Ok(())
+}
+
 impl VoteOptions {
     /// Reads and checks every option before any request.
     pub fn decode(options: &Value, refs: &dyn RefTable, regex: &dyn RegexEngine) -> Result<VoteOptions> {
@@ -250,7 +272,8 @@ impl VoteOptions {
         if o.has("choices") && !matches!(extract, Extract::Choice(_)) {
             return Err(Error::type_error("choices", "only applies to extract: \"choice\""));
         }
-        let rule = Rule::decode(o.get("rule"), o.get("criteria"))?;
+        let mut rule = Rule::decode(o.get("rule"), o.get("criteria"))?;
+        rule.canonicalize_answer(&extract)?;
         if o.has("criteria") && !matches!(rule, Rule::Score { .. }) {
             return Err(Error::type_error("criteria", "only applies to rule: { score: { passScore } }"));
         }
@@ -279,6 +302,7 @@ impl VoteOptions {
             }
             None => first_round,
         };
+        check_reachable(&rule, &voters, max_samples)?;
         let scoring = match (&rule, o.get("judge")) {
             (Rule::Score { .. }, Some(j)) => Some(match decode::marker(j) {
                 Some(("provider", _)) => Scoring::Judge { provider: registry::provider("judge", j)?, prompt: None },
@@ -421,7 +445,10 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
         }
         if pool.is_empty() {
             let drawn = samples.borrow().len();
-            if opts.rule.is_adaptive() && drawn < opts.max_samples {
+            // When every sample so far failed, the provider is not answering: more
+            // samples would fail the same way, so the vote ends with ALL_FAILED.
+            let all_failed = samples.borrow().iter().all(|s| s.status == Some(result::SampleStatus::Failed));
+            if opts.rule.is_adaptive() && drawn < opts.max_samples && !all_failed {
                 let want = verdict.evaluation.top_up.max(1).min(opts.max_samples - drawn);
                 round += 1;
                 draw(want, round, &mut pool, &mut rounds);
@@ -438,8 +465,10 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
             }
         };
         let mut all = samples.borrow_mut();
+        let finished = all.iter().filter(|s| s.status.is_some()).count();
         let sample = &mut all[index];
         sample.finish(result, &opts, regex);
+        sample.order = Some(finished);
         run.events.emit("sample", sample.event_json());
     }
 
@@ -497,7 +526,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
     } else if let Some(err) = score_error {
         Err(err)
     } else {
-        result::final_error(&verdict, &sample_list, opts.tie)
+        result::final_error(&verdict, &sample_list, &opts.rule, opts.tie)
     };
     match outcome {
         Ok(()) => {
@@ -624,7 +653,8 @@ pub fn aggregate(answers: &Value, options: &Value, refs: &dyn RefTable, regex: &
     let options = if options.is_null() { &empty } else { options };
     let o = Obj::new("", options, &["extract", "choices", "rule", "tie", "criteria", "similarity", "redFlags"])?;
     let extract = Extract::decode("extract", o.get("extract"), o.get("choices"), refs, regex)?;
-    let rule = Rule::decode(o.get("rule"), o.get("criteria"))?;
+    let mut rule = Rule::decode(o.get("rule"), o.get("criteria"))?;
+    rule.canonicalize_answer(&extract)?;
     let extract = if matches!(rule, Rule::Borda) && matches!(extract, Extract::Text) { Extract::Ranking } else { extract };
     let tie = TiePolicy::decode(o.str("tie")?)?;
     let similarity = o.number("similarity", 0.0, 1.0)?;
@@ -669,7 +699,7 @@ pub fn aggregate(answers: &Value, options: &Value, refs: &dyn RefTable, regex: &
     report["decision"] = Value::Null;
     report["metrics"] = Value::Null;
     report["warnings"] = json!([]);
-    match result::final_error(&verdict, &samples, tie) {
+    match result::final_error(&verdict, &samples, &rule, tie) {
         Ok(()) => Ok(report),
         Err(err) => Err(err.with_report(report)),
     }

@@ -15,7 +15,7 @@ use crate::decode::{self, Obj};
 use crate::error::{Code, Error, Result};
 use crate::provider::CallResponse;
 use crate::report::{round_ms, CallRecord};
-use crate::schedule::call::{no_usage, usage_json};
+use crate::schedule::call::usage_json;
 use crate::transport::RegexEngine;
 
 /// How a sample ended.
@@ -61,6 +61,9 @@ pub struct Sample {
     pub weight_f64: f64,
     /// `None` while it runs.
     pub status: Option<SampleStatus>,
+    /// Its place among the finished samples (completion order in `vote`, input order
+    /// in `aggregate`).
+    pub order: Option<usize>,
     /// The reply.
     pub text: Option<String>,
     /// The extracted answer.
@@ -87,6 +90,7 @@ impl Sample {
             weight: voter.weight,
             weight_f64: voter.weight_f64,
             status: None,
+            order: None,
             text: None,
             answer: None,
             reason: None,
@@ -163,6 +167,7 @@ impl Sample {
             weight: Ratio::int(1),
             weight_f64: 1.0,
             status: None,
+            order: Some(index),
             text: None,
             answer: None,
             reason: None,
@@ -190,12 +195,19 @@ impl Sample {
                     s.weight = Ratio::from_f64(w);
                     s.weight_f64 = w;
                 }
-                s.voter_name = match o.get("voter") {
-                    None => None,
-                    Some(Value::String(v)) => Some(v.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    Some(v) => return Err(Error::type_error(&o.at("voter"), format!("expected a string, got {}", decode::describe(v)))),
-                };
+                // A numeric voter is the voter index that tie-breaks use, so answers
+                // listed in arrival order still break ties by voter.
+                match o.get("voter") {
+                    None => {}
+                    Some(Value::String(v)) => s.voter_name = Some(v.clone()),
+                    Some(Value::Number(_)) => s.voter_index = o.integer("voter", 0, decode::MAX_SAFE_INTEGER)?.expect("the key is present") as usize,
+                    Some(v) => {
+                        return Err(Error::type_error(
+                            &o.at("voter"),
+                            format!("expected a voter index (a non-negative integer) or a voter name (a string), got {}", decode::describe(v)),
+                        ))
+                    }
+                }
                 if let Some(scores) = o.get("scores") {
                     s.self_scores = Some(decode::plain_json(&o.at("scores"), scores)?);
                 }
@@ -253,7 +265,8 @@ impl Sample {
             "reason": self.reason,
             "error": self.error.as_ref().map(Error::to_json),
             "finishReason": self.finish_reason,
-            "usage": if rec.attempts.is_empty() { no_usage() } else { usage_json(&rec) },
+            // A sample that never sent a request has no usage.
+            "usage": if rec.attempts.is_empty() { Value::Null } else { usage_json(&rec) },
             "attempts": rec.attempts_json(),
             "startedMs": rec.started_ms().map(round_ms),
             "finishedMs": rec.finished_ms().map(round_ms),
@@ -376,7 +389,16 @@ pub fn verdict(rule: &Rule, extract: &Extract, samples: &[Sample], candidates: &
     let mut votes: Vec<Vote> = Vec::new();
     for g in &groups {
         for &i in &g.samples {
-            votes.push(Vote { sample: samples[i].index, key: g.key.clone(), display: g.display.clone(), value: g.value.clone(), weight: samples[i].weight });
+            let s = &samples[i];
+            votes.push(Vote {
+                sample: s.index,
+                voter: s.voter_index,
+                order: s.order.unwrap_or(s.index),
+                key: g.key.clone(),
+                display: g.display.clone(),
+                value: g.value.clone(),
+                weight: s.weight,
+            });
         }
     }
     votes.sort_by_key(|v| v.sample);
@@ -398,13 +420,19 @@ pub fn verdict(rule: &Rule, extract: &Extract, samples: &[Sample], candidates: &
         Rule::Score { .. } => {
             let tally = rules::tally(&votes);
             let mut ranking: Vec<Candidate> = candidates.iter().filter(|c| c.total.is_some()).cloned().collect();
-            ranking.sort_by(|a, b| {
-                b.total.unwrap().compare(a.total.unwrap()).then(a.group.samples[0].cmp(&b.group.samples[0]))
-            });
+            let precedence = |c: &Candidate| tally.iter().find(|e| e.key == c.group.key).map_or((usize::MAX, usize::MAX), |e| e.precedence);
+            ranking.sort_by(|a, b| b.total.unwrap().compare(a.total.unwrap()).then(precedence(a).cmp(&precedence(b))));
             // Evaluate on totals; the winner indexes into the tally by answer.
             let ranked: Vec<Entry> = ranking
                 .iter()
-                .map(|c| Entry { key: c.group.key.clone(), display: c.group.display.clone(), value: c.group.value.clone(), votes: c.total.unwrap(), voters: c.group.samples.clone() })
+                .map(|c| Entry {
+                    key: c.group.key.clone(),
+                    display: c.group.display.clone(),
+                    value: c.group.value.clone(),
+                    votes: c.total.unwrap(),
+                    voters: c.group.samples.clone(),
+                    precedence: precedence(c),
+                })
                 .collect();
             let mut evaluation = rules::evaluate(rule, &ranked, &votes, outlook);
             evaluation.winner = evaluation.winner.and_then(|w| tally.iter().position(|e| e.key == ranked[w].key));
@@ -418,7 +446,8 @@ pub fn verdict(rule: &Rule, extract: &Extract, samples: &[Sample], candidates: &
     }
 }
 
-/// The tied entries at the top (by votes, or by total for the score rule).
+/// The tied entries at the top (by votes, or by total for the score rule), as tally
+/// positions in tie-break order: the first one wins under `tie: "first"`.
 fn tied_top(verdict: &Verdict, rule: &Rule) -> Vec<usize> {
     if let Rule::Score { .. } = rule {
         let Some(best) = verdict.ranking.first().and_then(|c| c.total) else { return Vec::new() };
@@ -441,8 +470,11 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
     if e.tie {
         match tie {
             TiePolicy::First => {
-                winner = tied_top(verdict, rule).into_iter().min_by_key(|&i| verdict.tally[i].first());
-                decided = winner.is_some();
+                // The tally is already in tie-break order (voter order, never arrival
+                // order); `decided` stays as the rule left it, so a tie at the cap of
+                // an adaptive rule is still undecided.
+                winner = tied_top(verdict, rule).into_iter().next();
+                decided = decided && winner.is_some();
             }
             TiePolicy::None | TiePolicy::Error => {
                 winner = None;
@@ -451,9 +483,11 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         }
     }
     let winner_entry = winner.and_then(|i| verdict.tally.get(i));
+    // Keyed by the answer as shown, like `winner` and `tally[].answer`, so that
+    // `counts[winner]` works. Distinct keys have distinct displays.
     let mut counts = Map::new();
     for entry in &verdict.tally {
-        counts.insert(entry.key.clone(), json!(entry.votes.to_f64()));
+        counts.insert(entry.display.clone(), json!(entry.votes.to_f64()));
     }
     let count = |status: SampleStatus| samples.iter().filter(|s| s.status.as_ref() == Some(&status)).count();
     let mut excluded = Map::new();
@@ -462,8 +496,26 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         let n = excluded.get(&reason).and_then(Value::as_u64).unwrap_or(0);
         excluded.insert(reason, json!(n + 1));
     }
-    let v0 = verdict.tally.first().map(|e| e.votes);
-    let v1 = verdict.tally.get(1).map_or(Ratio::ZERO, |e| e.votes);
+    let margin = match rule {
+        Rule::Score { .. } => {
+            let best = verdict.ranking.first().and_then(|c| c.total);
+            let second = verdict.ranking.get(1).and_then(|c| c.total).unwrap_or(Ratio::ZERO);
+            best.map(|b| b.sub(second))
+        }
+        _ => verdict.tally.first().map(|e| e.votes.sub(verdict.tally.get(1).map_or(Ratio::ZERO, |e| e.votes))),
+    };
+    // The share of the winner (or of the leader when there is none): of the valid
+    // votes, of every sample under `of: "samples"`, or for Borda of the most points a
+    // candidate could get (first place on every ballot).
+    let denominator = match rule {
+        Rule::Threshold { of_samples: true, .. } => samples.iter().fold(Ratio::ZERO, |a, s| a.add(s.weight)),
+        Rule::Borda => verdict.valid_weight.mul(Ratio::int(verdict.tally.len().saturating_sub(1) as i64)),
+        _ => verdict.valid_weight,
+    };
+    let agreement = winner_entry
+        .or(verdict.tally.first())
+        .and_then(|e| e.votes.div(denominator))
+        .map(|r| (r.to_f64() * 1e6).round() / 1e6);
     let passed = match rule {
         Rule::AtLeast { answer: Some(_), .. } => e.passed.map(Value::Bool).unwrap_or(Value::Null),
         Rule::Score { pass_score, .. } => match winner_entry {
@@ -508,8 +560,8 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         "redFlagged": count(SampleStatus::RedFlagged),
         "cancelled": count(SampleStatus::Cancelled),
         "excluded": excluded,
-        "margin": v0.map(|v| v.sub(v1).to_f64()),
-        "agreement": v0.and_then(|v| v.div(verdict.valid_weight)).map(|r| (r.to_f64() * 1e6).round() / 1e6),
+        "margin": margin.map(|m| (m.to_f64() * 1e9).round() / 1e9),
+        "agreement": agreement,
         "samples": samples.iter().map(Sample::to_json).collect::<Vec<_>>(),
         "scores": scores,
     })
@@ -517,7 +569,7 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
 
 /// The rejection a finished vote ends in, if any: every sample failed, or a tie under
 /// `tie: "error"`.
-pub fn final_error(verdict: &Verdict, samples: &[Sample], tie: TiePolicy) -> Result<()> {
+pub fn final_error(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TiePolicy) -> Result<()> {
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status == Some(SampleStatus::Failed)).collect();
     if !samples.is_empty() && failed.len() == samples.len() {
         let first = failed[0].error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
@@ -532,13 +584,21 @@ pub fn final_error(verdict: &Verdict, samples: &[Sample], tie: TiePolicy) -> Res
         return Err(err);
     }
     if verdict.evaluation.tie && tie == TiePolicy::Error {
-        let tied: Vec<String> = verdict
-            .tally
-            .iter()
-            .filter(|e| verdict.tally.first().is_some_and(|t| t.votes == e.votes))
-            .map(|e| format!("{:?} ({})", e.display, e.votes.to_f64()))
+        let measure = if matches!(rule, Rule::Score { .. }) { "total" } else { "votes" };
+        let tied: Vec<String> = tied_top(verdict, rule)
+            .into_iter()
+            .map(|i| &verdict.tally[i])
+            .map(|e| {
+                let amount = match rule {
+                    Rule::Score { .. } => verdict.ranking.iter().find(|c| c.group.key == e.key).and_then(|c| c.total).unwrap_or(Ratio::ZERO),
+                    _ => e.votes,
+                };
+                format!("{:?} ({} {measure})", e.display, amount.to_f64())
+            })
             .collect();
-        return Err(Error::new(Code::Tie, format!("the vote is tied between {}; add voters or set tie to \"first\"", tied.join(" and "))));
+        let mut err = Error::new(Code::Tie, format!("the vote is tied between {}; add voters or set tie to \"first\"", tied.join(" and ")));
+        err.detail.insert("tied".into(), json!(tied_top(verdict, rule).into_iter().map(|i| verdict.tally[i].display.clone()).collect::<Vec<_>>()));
+        return Err(err);
     }
     Ok(())
 }

@@ -142,6 +142,21 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// Rewrites a fixed `answer` (of `{ atLeast, answer }`) into the canonical form of
+    /// the extractor, so that `answer: "42.0"` counts the votes for "42" and `"Yes"`
+    /// those for "yes" under text extraction.
+    pub fn canonicalize_answer(&mut self, extract: &super::extract::Extract) -> Result<()> {
+        if let Rule::AtLeast { answer: Some(answer), .. } = self {
+            let canonical = extract.canonicalize(&Value::String(answer.clone())).ok_or_else(|| {
+                Error::type_error("rule.answer", format!("{answer:?} is not an answer the extractor can produce, so no vote could ever count for it"))
+            })?;
+            *answer = canonical.key;
+        }
+        Ok(())
+    }
+}
+
 /// What to do with a tie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TiePolicy {
@@ -170,6 +185,11 @@ impl TiePolicy {
 pub struct Vote {
     /// The sample's index (its position in the voter sequence).
     pub sample: usize,
+    /// The index of the voter that cast it.
+    pub voter: usize,
+    /// Its place in the order the votes were cast: completion order in `vote`, input
+    /// order in `aggregate`. Only the sequential rules (`firstTo`, `aheadBy`) use it.
+    pub order: usize,
     /// The canonical answer.
     pub key: String,
     /// The answer as shown.
@@ -178,6 +198,13 @@ pub struct Vote {
     pub value: Value,
     /// The voter's weight.
     pub weight: Ratio,
+}
+
+impl Vote {
+    /// The tie-break key: lower voter index first, then lower sample index.
+    pub fn precedence(&self) -> (usize, usize) {
+        (self.voter, self.sample)
+    }
 }
 
 /// An answer's line in the tally.
@@ -191,21 +218,17 @@ pub struct Entry {
     pub value: Value,
     /// Votes (weights summed; Borda points for ballots).
     pub votes: Ratio,
-    /// Sample indexes that voted for it, ascending.
+    /// Sample indexes that voted for it (for ballots: ranked it first), ascending.
     pub voters: Vec<usize>,
+    /// The lowest (voter index, sample index) among its supporters; equal votes are
+    /// ordered by it, so a tie-break never depends on arrival order.
+    pub precedence: (usize, usize),
 }
 
-impl Entry {
-    /// The lowest voter index among its supporters.
-    pub fn first(&self) -> usize {
-        self.voters.first().copied().unwrap_or(usize::MAX)
-    }
-}
-
-/// Orders a tally: most votes first, then the answer whose first supporter came
-/// earliest in voter order (never arrival order).
+/// Orders a tally: most votes first, then by precedence (the answer whose earliest
+/// supporter has the lowest voter index).
 pub fn sort_tally(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| b.votes.compare(a.votes).then(a.first().cmp(&b.first())));
+    entries.sort_by(|a, b| b.votes.compare(a.votes).then(a.precedence.cmp(&b.precedence)));
 }
 
 /// Counts votes per answer.
@@ -216,6 +239,7 @@ pub fn tally(votes: &[Vote]) -> Vec<Entry> {
             Some(e) => {
                 e.votes = e.votes.add(v.weight);
                 e.voters.push(v.sample);
+                e.precedence = e.precedence.min(v.precedence());
             }
             None => entries.push(Entry {
                 key: v.key.clone(),
@@ -223,6 +247,7 @@ pub fn tally(votes: &[Vote]) -> Vec<Entry> {
                 value: v.value.clone(),
                 votes: v.weight,
                 voters: vec![v.sample],
+                precedence: v.precedence(),
             }),
         }
     }
@@ -233,12 +258,18 @@ pub fn tally(votes: &[Vote]) -> Vec<Entry> {
     entries
 }
 
-/// Borda points: on a ballot ranking `L` of the `m` candidates seen on any ballot, the
-/// candidate at position `i` gets `m - 1 - i` points times the voter's weight;
-/// unranked candidates get none.
+/// Borda points over the `m` candidates seen on any ballot. On each ballot the
+/// candidate ranked at position `i` (from 0) gets `m - 1 - i` points. Candidates a
+/// partial ballot leaves out share the points of the positions it left empty, so each
+/// gets `(m - 1 - L) / 2` on a ballot that ranks `L`. A short ballot therefore gives its
+/// first choice no more advantage than a full ballot would. Points are multiplied by
+/// the voter's weight. Equal points are ordered by the ballots in voter order: the
+/// candidate ranked higher on the first ballot that separates them comes first.
 pub fn borda(ballots: &[(Vote, Vec<String>)]) -> Vec<Entry> {
+    let mut ordered: Vec<&(Vote, Vec<String>)> = ballots.iter().collect();
+    ordered.sort_by_key(|(v, _)| v.precedence());
     let mut candidates: Vec<String> = Vec::new();
-    for (_, ranking) in ballots {
+    for (_, ranking) in &ordered {
         for c in ranking {
             if !candidates.contains(c) {
                 candidates.push(c.clone());
@@ -248,25 +279,47 @@ pub fn borda(ballots: &[(Vote, Vec<String>)]) -> Vec<Entry> {
     let m = candidates.len() as i64;
     let mut entries: Vec<Entry> = candidates
         .iter()
-        .map(|c| Entry { key: c.clone(), display: c.clone(), value: Value::String(c.clone()), votes: Ratio::ZERO, voters: Vec::new() })
+        .map(|c| Entry {
+            key: c.clone(),
+            display: c.clone(),
+            value: Value::String(c.clone()),
+            votes: Ratio::ZERO,
+            voters: Vec::new(),
+            precedence: (usize::MAX, usize::MAX),
+        })
         .collect();
-    for (vote, ranking) in ballots {
-        for (pos, c) in ranking.iter().enumerate() {
-            let e = entries.iter_mut().find(|e| &e.key == c).expect("every candidate has an entry");
-            e.votes = e.votes.add(Ratio::int(m - 1 - pos as i64).mul(vote.weight));
-            if pos == 0 {
-                e.voters.push(vote.sample);
-            }
+    for (vote, ranking) in &ordered {
+        let ranked = ranking.len() as i64;
+        let unranked_points = Ratio::int(m - 1 - ranked).div(Ratio::int(2)).unwrap_or(Ratio::ZERO);
+        for e in entries.iter_mut() {
+            let points = match ranking.iter().position(|c| c == &e.key) {
+                Some(pos) => Ratio::int(m - 1 - pos as i64),
+                None => unranked_points,
+            };
+            e.votes = e.votes.add(points.mul(vote.weight));
+        }
+        if let Some(top) = ranking.first() {
+            let e = entries.iter_mut().find(|e| &e.key == top).expect("every candidate has an entry");
+            e.voters.push(vote.sample);
+            e.precedence = e.precedence.min(vote.precedence());
         }
     }
+    // Position of each candidate on each ballot, in voter order; unranked is m.
+    let position = |key: &str, ranking: &[String]| ranking.iter().position(|c| c == key).unwrap_or(m as usize);
+    let appearance = |key: &str| candidates.iter().position(|c| c == key).unwrap_or(usize::MAX);
+    entries.sort_by(|a, b| {
+        b.votes.compare(a.votes).then_with(|| {
+            ordered
+                .iter()
+                .map(|(_, r)| position(&a.key, r).cmp(&position(&b.key, r)))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+                .then(appearance(&a.key).cmp(&appearance(&b.key)))
+        })
+    });
     for e in &mut entries {
         e.voters.sort_unstable();
-        if e.voters.is_empty() {
-            // Order candidates nobody ranked first after the others on equal points.
-            e.voters.clear();
-        }
     }
-    sort_tally(&mut entries);
     entries
 }
 
@@ -277,7 +330,7 @@ pub struct Outlook {
     pub remaining: Ratio,
     /// Whether no more samples will come.
     pub is_final: bool,
-    /// The weight of every sample requested so far or to be requested (for
+    /// The weight of every sample requested so far (the denominator of
     /// `of: "samples"`).
     pub all_weight: Ratio,
     /// The largest voter weight, for sizing top-ups.
@@ -289,7 +342,8 @@ pub struct Outlook {
 pub struct Evaluation {
     /// No further sample can change the outcome.
     pub settled: bool,
-    /// A winner is decided (before the tie policy).
+    /// The rule's condition holds. On a tie it still holds, and the tie policy decides:
+    /// `"first"` keeps it, `"none"` and `"error"` clear it.
     pub decided: bool,
     /// Index into the tally of the winner or leader.
     pub winner: Option<usize>,
@@ -297,7 +351,7 @@ pub struct Evaluation {
     pub tie: bool,
     /// For `atLeast` with a fixed answer: whether it reached `k`.
     pub passed: Option<bool>,
-    /// For adaptive rules: how many more samples could settle it.
+    /// For adaptive rules: the fewest further samples that could settle the vote.
     pub top_up: usize,
 }
 
@@ -310,7 +364,13 @@ impl Evaluation {
         Evaluation { settled: true, decided: true, winner: Some(i), tie: false, passed: None, top_up: 0 }
     }
 
-    /// The end state when nothing more will come and no rule condition held.
+    /// The rule's condition holds for the top answers, but they are tied.
+    fn settled_tie() -> Evaluation {
+        Evaluation { settled: true, decided: true, winner: None, tie: true, passed: None, top_up: 0 }
+    }
+
+    /// The end state when the rule's condition cannot hold (or no more samples come):
+    /// the leader, or no one on a tie, and `decided: false`.
     fn undecided(tally: &[Entry]) -> Evaluation {
         let tie = tally.len() >= 2 && tally[0].votes == tally[1].votes;
         Evaluation {
@@ -328,12 +388,43 @@ fn votes_at(tally: &[Entry], i: usize) -> Ratio {
     tally.get(i).map_or(Ratio::ZERO, |e| e.votes)
 }
 
-/// Samples needed to add `needed` votes at `max_weight` each.
+/// Samples needed to add `needed` votes at `max_weight` each (at least one).
 fn samples_for(needed: Ratio, max_weight: Ratio) -> usize {
     match needed.div(max_weight) {
-        Some(n) if n.to_f64() > 0.0 => (n.to_f64() - 1e-9).ceil().max(1.0) as usize,
+        Some(n) if n.compare(Ratio::ZERO).is_gt() => (n.to_f64() - 1e-9).ceil().max(1.0) as usize,
         _ => 1,
     }
+}
+
+/// Replays the votes in the order they were cast and returns the key of the answer
+/// that first met `reached(votes of the leader, votes of the runner-up)`.
+fn first_to_reach(votes: &[Vote], reached: impl Fn(Ratio, Ratio) -> bool) -> Option<String> {
+    let mut ordered: Vec<&Vote> = votes.iter().collect();
+    ordered.sort_by_key(|v| (v.order, v.sample));
+    let mut running: Vec<(String, Ratio)> = Vec::new();
+    for v in ordered {
+        match running.iter_mut().find(|(key, _)| key == &v.key) {
+            Some(slot) => slot.1 = slot.1.add(v.weight),
+            None => running.push((v.key.clone(), v.weight)),
+        }
+        let mut top = Ratio::ZERO;
+        let mut second = Ratio::ZERO;
+        let mut leader: Option<&String> = None;
+        for (key, n) in &running {
+            if n.compare(top).is_gt() {
+                second = top;
+                top = *n;
+                leader = Some(key);
+            } else if n.compare(second).is_gt() {
+                second = *n;
+            }
+        }
+        // Only the answer that just gained can newly meet the condition.
+        if leader == Some(&v.key) && reached(top, second) {
+            return Some(v.key.clone());
+        }
+    }
+    None
 }
 
 /// Evaluates `rule` on a tally (Borda and score tallies included).
@@ -342,20 +433,21 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
     let v1 = votes_at(tally, 1);
     let lead = v0.sub(v1);
     let tied_top = tally.len() >= 2 && v0 == v1;
+    // No answer can catch up with the leader, even if every remaining vote goes to
+    // the runner-up.
+    let unassailable = !tally.is_empty() && lead.compare(outlook.remaining) == Ordering::Greater;
     match rule {
         Rule::Plurality | Rule::Borda | Rule::Score { .. } => {
             if tally.is_empty() {
                 return if outlook.is_final { Evaluation::undecided(tally) } else { Evaluation::pending() };
             }
-            let can_stop_early = matches!(rule, Rule::Plurality);
-            if can_stop_early && lead.compare(outlook.remaining) == Ordering::Greater {
+            // Borda and score totals can move in ways a vote count cannot bound (new
+            // candidates, judge scores), so only plurality stops early.
+            if matches!(rule, Rule::Plurality) && unassailable {
                 return Evaluation::settled_winner(0);
             }
             if outlook.is_final {
-                if tied_top {
-                    return Evaluation { settled: true, decided: true, winner: None, tie: true, passed: None, top_up: 0 };
-                }
-                return Evaluation::settled_winner(0);
+                return if tied_top { Evaluation::settled_tie() } else { Evaluation::settled_winner(0) };
             }
             Evaluation::pending()
         }
@@ -366,27 +458,24 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
                 let c = votes.compare(needed);
                 if *strict { c == Ordering::Greater } else { c != Ordering::Less }
             };
-            // The worst case for the leader: every remaining vote goes elsewhere.
+            // The worst case for the leader: every remaining vote is valid and goes
+            // to the runner-up.
             let worst_den = if *of_samples { outlook.all_weight } else { valid.add(outlook.remaining) };
-            if !tally.is_empty() && meets(v0, worst_den) && !(tied_top && meets(v1, worst_den)) {
+            if unassailable && meets(v0, worst_den) {
                 return Evaluation::settled_winner(0);
             }
-            let final_den = if *of_samples { outlook.all_weight } else { valid };
             if outlook.is_final {
+                let final_den = if *of_samples { outlook.all_weight } else { valid };
                 if !tally.is_empty() && meets(v0, final_den) {
-                    if tied_top {
-                        return Evaluation { settled: true, decided: true, winner: None, tie: true, passed: None, top_up: 0 };
-                    }
-                    return Evaluation::settled_winner(0);
+                    return if tied_top { Evaluation::settled_tie() } else { Evaluation::settled_winner(0) };
                 }
                 return Evaluation::undecided(tally);
             }
-            // The best case for the leader: every remaining vote goes to it.
-            let best_den = if *of_samples { outlook.all_weight } else { valid.add(outlook.remaining) };
-            if !meets(v0.add(outlook.remaining), best_den) {
-                let mut e = Evaluation::undecided(tally);
-                e.settled = true;
-                return e;
+            // The best case for the leader: every remaining vote goes to it. No other
+            // answer can do better than the leader, so if it cannot reach the share,
+            // nobody can.
+            if !meets(v0.add(outlook.remaining), worst_den) {
+                return Evaluation::undecided(tally);
             }
             Evaluation::pending()
         }
@@ -402,57 +491,38 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
             Evaluation::pending()
         }
         Rule::AtLeast { k, answer: None } => {
-            if !tally.is_empty() && v0.compare(*k) != Ordering::Less {
-                if tied_top {
-                    return if outlook.is_final {
-                        Evaluation { settled: true, decided: true, winner: None, tie: true, passed: None, top_up: 0 }
-                    } else {
-                        Evaluation::pending()
-                    };
-                }
+            let reached = !tally.is_empty() && v0.compare(*k) != Ordering::Less;
+            if reached && unassailable {
                 return Evaluation::settled_winner(0);
             }
-            if v0.add(outlook.remaining).compare(*k) == Ordering::Less || outlook.is_final {
+            if outlook.is_final {
+                if reached {
+                    return if tied_top { Evaluation::settled_tie() } else { Evaluation::settled_winner(0) };
+                }
+                return Evaluation::undecided(tally);
+            }
+            if v0.add(outlook.remaining).compare(*k) == Ordering::Less {
                 return Evaluation::undecided(tally);
             }
             Evaluation::pending()
         }
         Rule::FirstTo(k) => {
-            // Replay the votes in voter order: the first answer to reach k wins.
-            let mut running: Vec<(String, Ratio)> = Vec::new();
-            let mut ordered: Vec<&Vote> = votes.iter().collect();
-            ordered.sort_by_key(|v| v.sample);
-            for v in ordered {
-                let slot = match running.iter().position(|(key, _)| key == &v.key) {
-                    Some(i) => i,
-                    None => {
-                        running.push((v.key.clone(), Ratio::ZERO));
-                        running.len() - 1
-                    }
-                };
-                running[slot].1 = running[slot].1.add(v.weight);
-                if running[slot].1.compare(*k) != Ordering::Less {
-                    let index = tally.iter().position(|e| e.key == v.key);
-                    return Evaluation { settled: true, decided: true, winner: index, tie: false, passed: None, top_up: 0 };
-                }
+            if let Some(key) = first_to_reach(votes, |top, _| top.compare(*k) != Ordering::Less) {
+                return Evaluation::settled_winner(tally.iter().position(|e| e.key == key).expect("the winner is in the tally"));
             }
             if outlook.is_final {
                 return Evaluation::undecided(tally);
             }
-            let mut e = Evaluation::pending();
-            e.top_up = samples_for(k.sub(v0), outlook.max_weight);
-            e
+            Evaluation { top_up: samples_for(k.sub(v0), outlook.max_weight), ..Evaluation::pending() }
         }
         Rule::AheadBy(k) => {
-            if !tally.is_empty() && lead.compare(*k) != Ordering::Less {
-                return Evaluation::settled_winner(0);
+            if let Some(key) = first_to_reach(votes, |top, second| top.sub(second).compare(*k) != Ordering::Less) {
+                return Evaluation::settled_winner(tally.iter().position(|e| e.key == key).expect("the winner is in the tally"));
             }
             if outlook.is_final {
                 return Evaluation::undecided(tally);
             }
-            let mut e = Evaluation::pending();
-            e.top_up = samples_for(k.sub(lead), outlook.max_weight);
-            e
+            Evaluation { top_up: samples_for(k.sub(lead), outlook.max_weight), ..Evaluation::pending() }
         }
     }
 }
@@ -485,16 +555,33 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Votes of weight 1, cast in input order by voters 0, 1, 2...
     fn votes(answers: &[&str]) -> Vec<Vote> {
+        weighted(&answers.iter().map(|a| (*a, 1.0)).collect::<Vec<_>>())
+    }
+
+    fn weighted(answers: &[(&str, f64)]) -> Vec<Vote> {
         answers
             .iter()
             .enumerate()
-            .map(|(i, a)| Vote { sample: i, key: a.to_string(), display: a.to_string(), value: json!(a), weight: Ratio::int(1) })
+            .map(|(i, (a, w))| Vote {
+                sample: i,
+                voter: i,
+                order: i,
+                key: a.to_string(),
+                display: a.to_string(),
+                value: json!(a),
+                weight: Ratio::from_f64(*w),
+            })
             .collect()
     }
 
     fn final_outlook(n: usize) -> Outlook {
         Outlook { remaining: Ratio::ZERO, is_final: true, all_weight: Ratio::int(n as i64), max_weight: Ratio::int(1) }
+    }
+
+    fn open_outlook(remaining: i64, all: i64) -> Outlook {
+        Outlook { remaining: Ratio::int(remaining), is_final: false, all_weight: Ratio::int(all), max_weight: Ratio::int(1) }
     }
 
     fn eval(rule: &Rule, answers: &[&str], outlook: Outlook) -> (Evaluation, Vec<Entry>) {
@@ -503,116 +590,240 @@ mod tests {
         (evaluate(rule, &t, &v, outlook), t)
     }
 
+    fn rule(v: serde_json::Value) -> Rule {
+        Rule::decode(Some(&v), None).unwrap()
+    }
+
+    fn winner(e: &Evaluation, t: &[Entry]) -> Option<String> {
+        e.winner.map(|i| t[i].key.clone())
+    }
+
     #[test]
     fn plurality_tie_is_reported() {
-        let (e, _) = eval(&Rule::Plurality, &["yes", "no", "yes", "no"], final_outlook(5));
+        let (e, t) = eval(&Rule::Plurality, &["yes", "no", "yes", "no"], final_outlook(5));
         assert!(e.tie);
         assert_eq!(e.winner, None);
+        assert_eq!(t[0].votes, Ratio::int(2));
+        assert_eq!(t[1].votes, Ratio::int(2));
     }
 
     #[test]
-    fn tie_order_ignores_arrival() {
-        let (_, t1) = eval(&Rule::Plurality, &["B", "A", "A", "B"], final_outlook(4));
-        let (_, t2) = eval(&Rule::Plurality, &["A", "B", "B", "A"], final_outlook(4));
-        assert_eq!(t1[0].key, "B");
-        assert_eq!(t2[0].key, "A");
-        // Sample 0 voted B in the first order and A in the second: the tally order
-        // follows voter index, which is the input order, not completion order.
+    fn tally_order_follows_voter_index_not_arrival() {
+        // Voters 0..3 answer B, A, A, B; the votes arrive in two different orders.
+        let mut v = votes(&["B", "A", "A", "B"]);
+        let first = tally(&v);
+        for (vote, order) in v.iter_mut().zip([2, 0, 3, 1]) {
+            vote.order = order;
+        }
+        v.reverse();
+        let second = tally(&v);
+        assert_eq!(first[0].key, "B");
+        assert_eq!(second[0].key, "B");
+        assert_eq!(first[0].voters, vec![0, 3]);
+        assert_eq!(second[0].voters, vec![0, 3]);
     }
 
     #[test]
-    fn plurality_settles_early_when_lead_exceeds_remaining() {
-        let outlook = Outlook { remaining: Ratio::int(1), is_final: false, all_weight: Ratio::int(5), max_weight: Ratio::int(1) };
-        let (e, t) = eval(&Rule::Plurality, &["4", "4", "3", "4"], outlook);
+    fn plurality_settles_only_when_lead_exceeds_remaining() {
+        let (e, t) = eval(&Rule::Plurality, &["4", "4", "3", "4"], open_outlook(1, 5));
         assert!(e.settled);
-        assert_eq!(t[e.winner.unwrap()].key, "4");
-        let outlook = Outlook { remaining: Ratio::int(2), ..outlook };
-        let (e, _) = eval(&Rule::Plurality, &["4", "4", "3"], outlook);
-        assert!(!e.settled);
+        assert_eq!(winner(&e, &t).as_deref(), Some("4"));
+        let (e, _) = eval(&Rule::Plurality, &["4", "4", "3"], open_outlook(2, 5));
+        assert!(!e.settled, "3 vs 1 with 2 to come can still tie");
     }
 
     #[test]
     fn majority_needs_more_than_half() {
-        let majority = Rule::decode(Some(&json!("majority")), None).unwrap();
-        let (e, _) = eval(&majority, &["a", "a", "b", "c"], final_outlook(4));
+        let majority = rule(json!("majority"));
+        let (e, t) = eval(&majority, &["a", "a", "b", "c"], final_outlook(4));
         assert!(!e.decided);
-        assert_eq!(e.winner, Some(0));
+        assert!(e.settled);
+        assert_eq!(winner(&e, &t).as_deref(), Some("a"), "the leader is reported");
+        let (e, _) = eval(&majority, &["a", "a", "b", "b"], final_outlook(4));
+        assert!(!e.decided);
+        assert!(e.tie);
         let (e, _) = eval(&majority, &["a", "a", "a", "b"], final_outlook(4));
         assert!(e.decided);
     }
 
     #[test]
-    fn threshold_reports_no_consensus() {
-        let rule = Rule::decode(Some(&json!({ "threshold": 0.6 })), None).unwrap();
-        let (e, _) = eval(&rule, &["x", "x", "y", "z"], final_outlook(5));
+    fn majority_settles_early_once_more_than_half_of_all() {
+        let majority = rule(json!("majority"));
+        let (e, _) = eval(&majority, &["a", "a", "a"], open_outlook(2, 5));
+        assert!(e.settled && e.decided);
+        let (e, _) = eval(&majority, &["a", "a", "b"], open_outlook(2, 5));
+        assert!(!e.settled);
+        // 1 of 5 with 1 to come cannot reach more than half.
+        let (e, _) = eval(&majority, &["a", "b", "c", "d"], open_outlook(1, 5));
+        assert!(e.settled);
         assert!(!e.decided);
-        let rule = Rule::decode(Some(&json!({ "threshold": 0.4, "of": "samples" })), None).unwrap();
-        let (e, _) = eval(&rule, &["x", "x", "y", "z"], final_outlook(5));
+    }
+
+    #[test]
+    fn threshold_reports_no_consensus() {
+        let (e, _) = eval(&rule(json!({ "threshold": 0.6 })), &["x", "x", "y", "z"], final_outlook(5));
+        assert!(!e.decided);
+        let (e, _) = eval(&rule(json!({ "threshold": 0.4, "of": "samples" })), &["x", "x", "y", "z"], final_outlook(5));
+        assert!(e.decided);
+        let (e, _) = eval(&rule(json!({ "threshold": 0.5, "of": "samples" })), &["x", "x", "y", "z"], final_outlook(5));
+        assert!(!e.decided, "2 of 5 samples is below half even though 2 of 4 valid votes is half");
+    }
+
+    #[test]
+    fn low_threshold_waits_while_runner_up_can_tie() {
+        // 3 of 6 meets 0.3 in any case, but the last vote could make it 3 to 3.
+        let r = rule(json!({ "threshold": 0.3 }));
+        let (e, _) = eval(&r, &["a", "a", "a", "b", "b"], open_outlook(1, 6));
+        assert!(!e.settled);
+        let (e, _) = eval(&r, &["a", "a", "a", "b", "b", "b"], final_outlook(6));
+        assert!(e.tie);
         assert!(e.decided);
     }
 
     #[test]
-    fn ahead_by_tops_up_only_what_can_settle() {
-        let rule = Rule::AheadBy(Ratio::int(2));
-        let outlook = Outlook { remaining: Ratio::int(5), is_final: false, all_weight: Ratio::int(9), max_weight: Ratio::int(1) };
-        let (e, _) = eval(&rule, &["4", "4", "2"], outlook);
-        assert!(!e.settled);
-        assert_eq!(e.top_up, 1);
-        let (e, _) = eval(&rule, &["4", "4", "2", "4"], outlook);
+    fn at_least_without_answer_waits_while_overtaking_is_possible() {
+        let r = rule(json!({ "atLeast": 2 }));
+        let (e, _) = eval(&r, &["a", "a"], open_outlook(3, 5));
+        assert!(!e.settled, "b could still get 3 of the 5");
+        let (e, t) = eval(&r, &["a", "a", "a", "b"], open_outlook(1, 5));
         assert!(e.settled && e.decided);
-    }
-
-    #[test]
-    fn first_to_uses_voter_order() {
-        let rule = Rule::FirstTo(Ratio::int(2));
-        let outlook = Outlook { remaining: Ratio::int(4), is_final: false, all_weight: Ratio::int(9), max_weight: Ratio::int(1) };
-        let (e, t) = eval(&rule, &["a", "b", "b", "a"], outlook);
+        assert_eq!(winner(&e, &t).as_deref(), Some("a"));
+        let (e, _) = eval(&rule(json!({ "atLeast": 3 })), &["a", "b", "c"], open_outlook(1, 4));
         assert!(e.settled);
-        assert_eq!(t[e.winner.unwrap()].key, "b");
+        assert!(!e.decided);
     }
 
     #[test]
     fn at_least_flag_style() {
-        let rule = Rule::decode(Some(&json!({ "atLeast": 2, "answer": "flag" })), None).unwrap();
-        let outlook = Outlook { remaining: Ratio::int(1), is_final: false, all_weight: Ratio::int(3), max_weight: Ratio::int(1) };
-        let (e, _) = eval(&rule, &["ok", "ok"], outlook);
+        let r = rule(json!({ "atLeast": 2, "answer": "flag" }));
+        let (e, _) = eval(&r, &["ok", "ok"], open_outlook(1, 3));
         assert_eq!(e.passed, Some(false));
         assert!(e.settled);
-        let (e, _) = eval(&rule, &["flag", "ok", "flag"], final_outlook(3));
+        let (e, t) = eval(&r, &["flag", "ok", "flag"], final_outlook(3));
         assert_eq!(e.passed, Some(true));
+        assert_eq!(winner(&e, &t).as_deref(), Some("flag"));
+        let (e, _) = eval(&r, &["flag"], open_outlook(2, 3));
+        assert!(!e.settled);
+    }
+
+    #[test]
+    fn ahead_by_tops_up_only_what_can_settle() {
+        let r = Rule::AheadBy(Ratio::int(2));
+        let (e, _) = eval(&r, &["4", "2", "4"], open_outlook(5, 9));
+        assert!(!e.settled);
+        assert_eq!(e.top_up, 1);
+        let (e, _) = eval(&r, &["4", "2"], open_outlook(5, 9));
+        assert_eq!(e.top_up, 2);
+        let (e, t) = eval(&r, &["4", "2", "4", "4"], open_outlook(5, 9));
+        assert!(e.settled && e.decided);
+        assert_eq!(winner(&e, &t).as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn ahead_by_decides_at_first_lead_in_cast_order() {
+        // a leads by 2 after the second vote; b's later run does not undo that.
+        let r = Rule::AheadBy(Ratio::int(2));
+        let (e, t) = eval(&r, &["a", "a", "b", "b", "b", "b"], final_outlook(6));
+        assert_eq!(winner(&e, &t).as_deref(), Some("a"));
+        assert!(e.decided);
+    }
+
+    #[test]
+    fn ahead_by_undecided_at_cap_reports_leader() {
+        let r = Rule::AheadBy(Ratio::int(3));
+        let (e, t) = eval(&r, &["a", "b", "a", "b", "a"], final_outlook(5));
+        assert!(!e.decided);
+        assert_eq!(winner(&e, &t).as_deref(), Some("a"));
+        let (e, _) = eval(&r, &["a", "b", "a", "b"], final_outlook(4));
+        assert!(e.tie);
+        assert_eq!(e.winner, None);
+    }
+
+    #[test]
+    fn first_to_uses_cast_order() {
+        let r = Rule::FirstTo(Ratio::int(2));
+        let mut v = votes(&["a", "b", "b", "a"]);
+        let t = tally(&v);
+        let e = evaluate(&r, &t, &v, open_outlook(4, 9));
+        assert!(e.settled);
+        assert_eq!(winner(&e, &t).as_deref(), Some("b"));
+        // The same votes cast in another order: a reaches 2 first.
+        for (vote, order) in v.iter_mut().zip([0, 2, 3, 1]) {
+            vote.order = order;
+        }
+        let e = evaluate(&r, &t, &v, open_outlook(4, 9));
+        assert_eq!(winner(&e, &t).as_deref(), Some("a"));
+        let (e, _) = eval(&r, &["a", "b"], open_outlook(4, 9));
+        assert_eq!(e.top_up, 1);
     }
 
     #[test]
     fn float_weights_tie_exactly() {
-        let v = vec![
-            Vote { sample: 0, key: "A".into(), display: "A".into(), value: json!("A"), weight: Ratio::from_f64(0.3) },
-            Vote { sample: 1, key: "B".into(), display: "B".into(), value: json!("B"), weight: Ratio::from_f64(0.1) },
-            Vote { sample: 2, key: "B".into(), display: "B".into(), value: json!("B"), weight: Ratio::from_f64(0.2) },
-        ];
+        let v = weighted(&[("A", 0.3), ("B", 0.1), ("B", 0.2)]);
         let t = tally(&v);
         let e = evaluate(&Rule::Plurality, &t, &v, final_outlook(3));
         assert!(e.tie);
+        assert_eq!(t[0].votes, t[1].votes);
+        assert_eq!(t[0].key, "A", "equal weights keep voter order");
+    }
+
+    fn ballots(list: &[&[&str]]) -> Vec<(Vote, Vec<String>)> {
+        list.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let vote = Vote { sample: i, voter: i, order: i, key: r.join(" > "), display: String::new(), value: Value::Null, weight: Ratio::int(1) };
+                (vote, r.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            })
+            .collect()
     }
 
     #[test]
     fn borda_points() {
-        let ballot = |i: usize, r: &[&str]| {
-            (
-                Vote { sample: i, key: r.join(" > "), display: String::new(), value: Value::Null, weight: Ratio::int(1) },
-                r.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            )
-        };
-        let t = borda(&[ballot(0, &["A", "B", "C"]), ballot(1, &["B", "A", "C"]), ballot(2, &["B", "C", "A"])]);
+        let t = borda(&ballots(&[&["A", "B", "C"], &["B", "A", "C"], &["B", "C", "A"]]));
         assert_eq!(t[0].key, "B");
-        assert_eq!(t[0].votes.to_f64(), 5.0);
+        assert_eq!(t[0].votes, Ratio::int(5));
         assert_eq!(t[1].key, "A");
-        assert_eq!(t[1].votes.to_f64(), 3.0);
+        assert_eq!(t[1].votes, Ratio::int(3));
+        assert_eq!(t[2].votes, Ratio::int(1));
+        assert_eq!(t[0].voters, vec![1, 2]);
+    }
+
+    #[test]
+    fn borda_partial_ballot_shares_unranked_points() {
+        // A bullet vote for C gives A and B half a point each, as if their order
+        // were unknown, instead of nothing.
+        let t = borda(&ballots(&[&["A", "B", "C"], &["C"]]));
+        let points = |k: &str| t.iter().find(|e| e.key == k).unwrap().votes;
+        assert_eq!(points("A"), Ratio::from_f64(2.5));
+        assert_eq!(points("B"), Ratio::from_f64(1.5));
+        assert_eq!(points("C"), Ratio::int(2));
+    }
+
+    #[test]
+    fn borda_tie_follows_first_separating_ballot() {
+        let t = borda(&ballots(&[&["B", "A"], &["A", "B"]]));
+        assert_eq!(t[0].votes, t[1].votes);
+        assert_eq!(t[0].key, "B", "voter 0 ranks B above A");
     }
 
     #[test]
     fn ahead_by_for_matches_formula() {
         assert_eq!(ahead_by_for(0.9, 0.99).unwrap(), 3);
         assert_eq!(ahead_by_for(0.7, 0.99).unwrap(), 6);
+        assert_eq!(ahead_by_for(0.6, 0.9).unwrap(), 6);
         assert!(ahead_by_for(0.5, 0.9).is_err());
+        assert!(ahead_by_for(0.9, 1.0).is_err());
+    }
+
+    #[test]
+    fn rule_names_and_errors() {
+        assert_eq!(rule(json!({ "threshold": 0.6, "of": "samples" })).name(), "threshold");
+        assert_eq!(rule(json!({ "answer": "x", "atLeast": 2 })).name(), "atLeast");
+        let err = Rule::decode(Some(&json!({ "aheadBy": 0 })), None).unwrap_err();
+        assert!(err.message.starts_with("rule.aheadBy"), "{}", err.message);
+        let err = Rule::decode(Some(&json!("unanimous")), None).unwrap_err();
+        assert!(err.message.contains("unknown rule"), "{}", err.message);
+        let err = Rule::decode(Some(&json!({ "threshold": 0.6, "of": "all" })), None).unwrap_err();
+        assert!(err.message.starts_with("rule.of"), "{}", err.message);
     }
 }
