@@ -382,7 +382,9 @@ export type Rule =
 	| 'majority'
 	| 'borda'
 	| {atLeast: number; answer?: string}
+	/** Keep sampling until an answer has `k` votes; votes count in the order samples finish (in `aggregate`, the order given). */
 	| {firstTo: number}
+	/** Keep sampling until an answer leads every other by `k` votes; votes count in the order samples finish (in `aggregate`, the order given). */
 	| {aheadBy: number}
 	| {threshold: number; of?: 'valid' | 'samples'}
 	| {score: {criteria?: Criterion[]; passScore?: number}};
@@ -455,7 +457,8 @@ export interface VoteSample {
 	reason: string | null;
 	error: ErrorData | null;
 	finishReason: string | null;
-	usage: CallUsage;
+	/** `null` for a sample that never sent a request (every sample of `aggregate`). */
+	usage: CallUsage | null;
 	attempts: Attempt[];
 	startedMs: number | null;
 	finishedMs: number | null;
@@ -474,7 +477,7 @@ export interface VoteResult {
 	passed: boolean | null;
 	rule: string;
 	tally: Array<{answer: string; value: unknown; votes: number; voters: number[]}>;
-	/** Votes by answer, a plain object. */
+	/** Votes by answer (as shown in `winner` and `tally`), a plain object. */
 	counts: Record<string, number>;
 	valid: number;
 	failed: number;
