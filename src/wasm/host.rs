@@ -335,10 +335,48 @@ fn host_error(value: JsValue) -> HostError {
     HostError { message: message_of(&value), retryable, retry_after_ms, status, is_abort, value: Some(host_value(value)) }
 }
 
+/// Converts what a caller's function returned to JSON. `JSON.stringify` would turn a
+/// Map or Set into `{}` and throw on a BigInt or a cycle, so those become an error
+/// that names the value instead of arriving as `{}` or `null`.
+fn returned_json(value: &JsValue) -> Result<Value, HostError> {
+    if !value.is_object() && !value.is_bigint() {
+        return Ok(js_to_json(value));
+    }
+
+    let problem: Rc<RefCell<Option<String>>> = Rc::default();
+    let found = problem.clone();
+    let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |key: JsValue, item: JsValue| {
+        let kind = if item.is_bigint() {
+            "a BigInt"
+        } else if item.is_instance_of::<js_sys::Map>() {
+            "a Map"
+        } else if item.is_instance_of::<js_sys::Set>() {
+            "a Set"
+        } else {
+            return item;
+        };
+        let mut found = found.borrow_mut();
+        if found.is_none() {
+            let key = key.as_string().unwrap_or_default();
+            *found = Some(if key.is_empty() { kind.to_string() } else { format!("{kind} at key {key:?}") });
+        }
+        JsValue::NULL
+    });
+    let text = js_sys::JSON::stringify_with_replacer(value, replacer.as_ref());
+    let fix = "return plain objects, arrays, strings and numbers";
+    if let Some(what) = problem.borrow_mut().take() {
+        return Err(HostError::message(format!("the returned value contains {what}, which JSON cannot represent; {fix}")));
+    }
+    match text {
+        Ok(text) => Ok(text.as_string().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)),
+        Err(e) => Err(HostError::message(format!("the returned value cannot be converted to JSON ({}); {fix}", message_of(&e)))),
+    }
+}
+
 impl HostFunction for JsFunction {
     fn call_sync(&self, arg: &Value) -> Result<Value, HostError> {
         match self.0.call1(&JsValue::UNDEFINED, &json_to_js(arg)) {
-            Ok(result) => Ok(js_to_json(&result)),
+            Ok(result) => returned_json(&result),
             Err(e) => Err(host_error(e)),
         }
     }
@@ -354,7 +392,7 @@ impl HostFunction for JsFunction {
             let _abort = AbortOnDrop { controller: Some(controller) };
             let returned = function.call2(&JsValue::UNDEFINED, &arg, &context).map_err(host_error)?;
             let value = JsFuture::from(Promise::resolve(&returned)).await.map_err(host_error)?;
-            Ok(js_to_json(&value))
+            returned_json(&value)
         })
     }
 }

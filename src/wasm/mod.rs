@@ -3,6 +3,7 @@
 //! these exports, and turns the plain error objects they reject with into `Error`s.
 
 mod bindings;
+mod context;
 mod host;
 
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use crate::provider::{self, Kind, ProviderRefs};
 use crate::registry;
 use crate::schedule::limiter::Limiter;
 use crate::transport::{HostFunction, HostValue, Runtime, SignalSource};
+use context::InRequestContext;
 use host::{host_value, js_of, JsFunction, JsHost, JsRegex, JsSignal};
 
 /// Host references passed next to the options JSON.
@@ -70,12 +72,18 @@ fn run_async<F>(future: F) -> Promise
 where
     F: std::future::Future<Output = crate::Result<Value>> + 'static,
 {
-    future_to_promise(async move {
+    let run = async move {
         match future.await {
             Ok(value) => Ok(JsValue::from_str(&value.to_string())),
             Err(err) => Err(error_to_js(err)),
         }
-    })
+    };
+    // On Workers a shared limiter can wake this run from another request's code.
+    if registry::runtime() == Runtime::Workers {
+        future_to_promise(InRequestContext::new(run))
+    } else {
+        future_to_promise(run)
+    }
 }
 
 /// Records which runtime loaded the module: `node`, `browser` or `workerd`.
