@@ -92,6 +92,8 @@ pub struct HostError {
     pub status: Option<u16>,
     /// Whether the thrown value is an abort (its `name` is `AbortError`).
     pub is_abort: bool,
+    /// Whether the function returned normally but its value was unusable.
+    pub invalid_return: bool,
     /// The thrown value itself.
     pub value: Option<HostValue>,
 }
@@ -105,6 +107,7 @@ impl HostError {
             retry_after_ms: None,
             status: None,
             is_abort: false,
+            invalid_return: false,
             value: None,
         }
     }

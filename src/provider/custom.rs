@@ -31,7 +31,11 @@ pub async fn call(provider: &Provider, request: &CallRequest, cancel: &CancelTok
         Ok(value) => parse_result(provider, &value),
         Err(thrown) => {
             let mut err = Error::provider(
-                format!("custom provider {:?} threw: {}", provider.name, provider.redactor.redact(&thrown.message)),
+                if thrown.invalid_return {
+                    format!("custom provider {:?} returned an unusable value: {}", provider.name, provider.redactor.redact(&thrown.message))
+                } else {
+                    format!("custom provider {:?} threw: {}", provider.name, provider.redactor.redact(&thrown.message))
+                },
                 ProviderFailure {
                     status: thrown.status,
                     retryable: thrown.retryable,

@@ -313,12 +313,14 @@ impl RegexEngine for JsRegex {
         if found.is_null() || found.is_undefined() {
             return Ok(None);
         }
+        // A group that exists but took no part in the match means no answer: the
+        // whole match is the answer only for patterns without capture groups.
         let groups = get(&found, "groups");
-        if let Some(answer) = get(&groups, "answer").as_string() {
-            return Ok(Some(answer));
+        if Reflect::has(&groups, &JsValue::from_str("answer")).unwrap_or(false) {
+            return Ok(get(&groups, "answer").as_string());
         }
-        if let Some(first) = get(&found, "1").as_string() {
-            return Ok(Some(first));
+        if get(&found, "length").as_f64().unwrap_or(1.0) > 1.0 {
+            return Ok(get(&found, "1").as_string());
         }
         Ok(get(&found, "0").as_string())
     }
@@ -332,7 +334,7 @@ fn host_error(value: JsValue) -> HostError {
     let retry_after_ms = get(&value, "retryAfterMs").as_f64().filter(|n| n.is_finite() && *n >= 0.0);
     let status = get(&value, "status").as_f64().filter(|n| (100.0..600.0).contains(n)).map(|n| n as u16);
     let is_abort = get(&value, "name").as_string().as_deref() == Some("AbortError");
-    HostError { message: message_of(&value), retryable, retry_after_ms, status, is_abort, value: Some(host_value(value)) }
+    HostError { message: message_of(&value), retryable, retry_after_ms, status, is_abort, invalid_return: false, value: Some(host_value(value)) }
 }
 
 /// Converts what a caller's function returned to JSON. `JSON.stringify` would turn a
@@ -365,11 +367,11 @@ fn returned_json(value: &JsValue) -> Result<Value, HostError> {
     let text = js_sys::JSON::stringify_with_replacer(value, replacer.as_ref());
     let fix = "return plain objects, arrays, strings and numbers";
     if let Some(what) = problem.borrow_mut().take() {
-        return Err(HostError::message(format!("the returned value contains {what}, which JSON cannot represent; {fix}")));
+        return Err(HostError { invalid_return: true, ..HostError::message(format!("the returned value contains {what}, which JSON cannot represent; {fix}")) });
     }
     match text {
         Ok(text) => Ok(text.as_string().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)),
-        Err(e) => Err(HostError::message(format!("the returned value cannot be converted to JSON ({}); {fix}", message_of(&e)))),
+        Err(e) => Err(HostError { invalid_return: true, ..HostError::message(format!("the returned value cannot be converted to JSON ({}); {fix}", message_of(&e))) }),
     }
 }
 

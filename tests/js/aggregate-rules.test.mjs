@@ -73,6 +73,12 @@ const table = [
 		expect: {winner: '5', counts: {5: 2, 6: 1}, abstained: 1},
 	},
 	{
+		name: 'regex: a group that took no part in the match abstains',
+		answers: ['x', 'ax', 'b=2', 'a=1'],
+		options: {extract: {regex: '(?:a=(?<answer>\\d)|(a)?x|b=(\\d))'}},
+		expect: {winner: '1', counts: {1: 1}, abstained: 3},
+	},
+	{
 		name: 'jsonPath: a value inside fenced or bare JSON',
 		answers: ['{"result": {"values": [3, 4]}}', '```json\n{"result":{"values":[3]}}\n```', '{"result": {}}'],
 		options: {extract: {jsonPath: '$.result.values[0]'}},
