@@ -32,9 +32,11 @@ log "local model at $LOCAL_MODEL_URL"
 
 log "node --test (Node, workerd, Chromium)"
 cd "$repo_root"
+# Every test process gets the loopback guard: a request to any other host fails.
+guard=(--import ./tests/support/loopback-everywhere.mjs)
 if [ "$#" -gt 0 ]; then
-  node --test --test-concurrency=1 "$@"
+  node "${guard[@]}" --test --test-concurrency=1 "$@"
 else
-  node --test --test-concurrency=1 tests/js/
+  node "${guard[@]}" --test --test-concurrency=1 tests/js/
 fi
 log "all tests passed"
