@@ -264,6 +264,30 @@ export function aggregate(answers, options) {
 	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs)));
 }
 
+/** Checks vote options and returns the first round and limits, for a durable engine that runs one sample at a time. */
+export function planVote(options) {
+	const {json, refs} = encode(options);
+	return JSON.parse(callSync(() => wasm.planVote(json, refs)));
+}
+
+/** Runs one sample of a vote (with the run options' retries) and resolves to its outcome, plain data to store. */
+export function runSample(options, index) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.runSample(json, refs, index));
+}
+
+/** Given the stored outcomes (in the order they finished) and the samples still running, says whether the vote is settled and which samples to run next. */
+export function evaluateVote(options, outcomes, pending = []) {
+	const {json, refs} = encode(options);
+	return JSON.parse(callSync(() => wasm.evaluateVote(json, refs, JSON.stringify(outcomes), JSON.stringify(pending))));
+}
+
+/** Tallies stored outcomes into the same result as `vote`. */
+export function finishVote(options, outcomes) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.finishVote(json, refs, JSON.stringify(outcomes)));
+}
+
 /** The smallest k for ahead-by-k voting that reaches `target` with voters of `accuracy`. */
 export function aheadByFor(options) {
 	const {json} = encode(options);

@@ -22,6 +22,7 @@
 pub mod complete;
 pub mod decode;
 pub mod jsontext;
+pub mod outcome;
 pub mod error;
 pub mod provider;
 pub mod registry;

@@ -2,6 +2,7 @@
 //! extracted and counted by a rule, outstanding samples cancelled once the outcome is
 //! settled. `aggregate` applies the same rules to answers the caller already has.
 
+pub mod external;
 pub mod extract;
 pub mod normalize;
 pub mod result;

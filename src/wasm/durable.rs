@@ -1,0 +1,58 @@
+//! Exports for runs that a durable engine drives one call at a time (Workflows,
+//! queues, provider batches): plan, run one call, evaluate, finish.
+
+use js_sys::{Array, Promise};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use super::host::{JsHost, JsRegex};
+use super::{error_to_js, parse, run_async, Refs};
+use crate::voting::{external, VoteOptions};
+
+fn vote_options(options: &str, refs: &Array) -> Result<VoteOptions, JsValue> {
+    let options = parse(options, "options")?;
+    VoteOptions::decode(&options, &Refs(refs.clone()), &JsRegex).map_err(error_to_js)
+}
+
+/// `planVote(options)`: the first round and limits, as JSON text.
+#[wasm_bindgen(js_name = planVote)]
+pub fn plan_vote(options: &str, refs: Array) -> Result<String, JsValue> {
+    Ok(external::plan(&vote_options(options, &refs)?).to_string())
+}
+
+/// `runSample(options, index)`: resolves to the sample's outcome as JSON text.
+#[wasm_bindgen(js_name = runSample)]
+pub fn run_sample(options: &str, refs: Array, index: u32) -> Promise {
+    let opts = match vote_options(options, &refs) {
+        Ok(o) => o,
+        Err(e) => return Promise::reject(&e),
+    };
+    run_async(async move { external::run_sample(JsHost::new(), &opts, index as usize).await })
+}
+
+/// `evaluateVote(options, outcomes, pending)`: whether the vote is settled and which
+/// samples to draw next, as JSON text.
+#[wasm_bindgen(js_name = evaluateVote)]
+pub fn evaluate_vote(options: &str, refs: Array, outcomes: &str, pending: &str) -> Result<String, JsValue> {
+    let opts = vote_options(options, &refs)?;
+    let outcomes = parse(outcomes, "outcomes")?;
+    let pending: Vec<usize> = match parse(pending, "pending")? {
+        Value::Array(items) => items.iter().filter_map(Value::as_u64).map(|n| n as usize).collect(),
+        _ => Vec::new(),
+    };
+    external::evaluate(&opts, &outcomes, &pending, &JsRegex).map(|v| v.to_string()).map_err(error_to_js)
+}
+
+/// `finishVote(options, outcomes)`: resolves to the vote result as JSON text.
+#[wasm_bindgen(js_name = finishVote)]
+pub fn finish_vote(options: &str, refs: Array, outcomes: &str) -> Promise {
+    let opts = match vote_options(options, &refs) {
+        Ok(o) => o,
+        Err(e) => return Promise::reject(&e),
+    };
+    let outcomes = match parse(outcomes, "outcomes") {
+        Ok(v) => v,
+        Err(e) => return Promise::reject(&e),
+    };
+    run_async(async move { external::finish(JsHost::new(), &opts, &outcomes).await })
+}
