@@ -117,12 +117,25 @@ pub struct Events {
     started: f64,
     sink_failed: Cell<bool>,
     warnings: RefCell<Vec<Value>>,
+    /// Whether `run-start` has been emitted. Warnings raised before it, while the run
+    /// is set up, wait in `pending_warnings`, so `run-start` is always the first event.
+    run_started: Cell<bool>,
+    pending_warnings: RefCell<Vec<Value>>,
 }
 
 impl Events {
     /// Creates the stream for a run.
     pub fn new(sink: Option<Rc<dyn HostFunction>>, run_id: String, host: Rc<dyn Host>, started: f64) -> Events {
-        Events { sink, run_id, host, started, sink_failed: Cell::new(false), warnings: RefCell::new(Vec::new()) }
+        Events {
+            sink,
+            run_id,
+            host,
+            started,
+            sink_failed: Cell::new(false),
+            warnings: RefCell::new(Vec::new()),
+            run_started: Cell::new(false),
+            pending_warnings: RefCell::new(Vec::new()),
+        }
     }
 
     /// Whether anyone listens (so callers can skip building costly events).
@@ -132,6 +145,18 @@ impl Events {
 
     /// Emits an event of `kind` with extra fields.
     pub fn emit(&self, kind: &str, fields: Value) {
+        if kind == "run-start" && !self.run_started.replace(true) {
+            self.send(kind, fields);
+            let pending = std::mem::take(&mut *self.pending_warnings.borrow_mut());
+            for warning in pending {
+                self.send("warning", warning);
+            }
+            return;
+        }
+        self.send(kind, fields);
+    }
+
+    fn send(&self, kind: &str, fields: Value) {
         let Some(sink) = &self.sink else { return };
         let mut event = Map::new();
         event.insert("type".into(), json!(kind));
@@ -144,7 +169,10 @@ impl Events {
             if !self.sink_failed.replace(true) {
                 self.warn(
                     "on-event-threw",
-                    &format!("onEvent threw and later events may be incomplete: {}", thrown.message),
+                    &format!(
+                        "onEvent threw, but the run goes on and later events are still sent (later throws are not reported): {}",
+                        thrown.message
+                    ),
                 );
             }
         }
@@ -152,8 +180,13 @@ impl Events {
 
     /// Records a warning in the report and emits it as a `warning` event.
     pub fn warn(&self, code: &str, message: &str) {
-        self.warnings.borrow_mut().push(json!({ "code": code, "message": message }));
-        self.emit("warning", json!({ "code": code, "message": message }));
+        let warning = json!({ "code": code, "message": message });
+        self.warnings.borrow_mut().push(warning.clone());
+        if self.run_started.get() {
+            self.send("warning", warning);
+        } else {
+            self.pending_warnings.borrow_mut().push(warning);
+        }
     }
 
     /// The warnings so far.

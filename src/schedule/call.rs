@@ -49,14 +49,33 @@ impl Label {
     }
 }
 
-/// A budget reservation taken before an attempt.
+/// The budget an attempt has reserved while it runs. Dropping it closes the
+/// reservation and wakes the calls waiting for budget. The amounts stay spent unless
+/// [`settle`] replaced them with the attempt's real usage.
 struct Reservation {
+    run: Rc<Run>,
     tokens: u64,
     cost: f64,
 }
 
-/// Runs one call to completion: waits out cool-downs, reserves budget, takes the
-/// concurrency permits, makes attempts and retries the retryable failures.
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.run.budget.borrow_mut().open -= 1;
+        self.run.budget_changed.notify_all();
+    }
+}
+
+/// The reason a call could not reserve its budget.
+enum Shortfall {
+    /// Attempts still running hold reservations that may settle lower: wait for them.
+    Wait,
+    /// The budget cannot cover the call.
+    Exhausted(Error),
+}
+
+/// Runs one call to completion: waits out cool-downs, takes the concurrency permits,
+/// reserves budget, makes attempts and retries the retryable failures. The permits
+/// are held until the attempt's response body has been read or its request aborted.
 pub async fn run_call(
     run: &Rc<Run>,
     provider: &Rc<Provider>,
@@ -66,26 +85,43 @@ pub async fn run_call(
     observer: Option<StreamObserver<'_>>,
 ) -> Result<CallResponse, Error> {
     let mut retry = 0u32;
+    let mut last_error: Option<Error> = None;
     loop {
-        wait_for_cooldown(run, provider).await;
-        let reservation = reserve(run, provider, request, label)?;
+        if let Err(err) = wait_for_cooldown(run, provider, label).await {
+            return Err(after_failures(err, last_error, record));
+        }
+        // A call that could never start fails without queueing for a permit first.
+        let action = if last_error.is_some() { "retry" } else { "start" };
+        if let Some(err) = requests_exhausted(run, label, action) {
+            return Err(after_failures(err, last_error, record));
+        }
 
         // Take the run's permit, then the HTTP caps. A custom function holds only the
         // run's permit: a nested run inside it may use the same shared limiter, and
         // holding a shared permit across it could deadlock.
-        let _permit = run.concurrency.acquire().await;
-        let mut _http_permits = Vec::new();
+        let permit = run.concurrency.acquire().await;
+        let mut http_permits = Vec::new();
         if provider.kind != Kind::Custom {
             for cap in &run.http_caps {
-                _http_permits.push(cap.acquire().await);
+                http_permits.push(cap.acquire().await);
             }
         }
         if cooldown_until(run, provider).is_some_and(|t| t > run.host.now()) {
             // A rate limit arrived while this call queued: give the permits back and
             // wait it out like everyone else.
-            release(run, reservation);
             continue;
         }
+        let reservation = match reserve(run, provider, request, label, action) {
+            Ok(r) => r,
+            Err(Shortfall::Wait) => {
+                let settled = run.budget_changed.notified();
+                drop(http_permits);
+                drop(permit);
+                settled.await;
+                continue;
+            }
+            Err(Shortfall::Exhausted(err)) => return Err(after_failures(err, last_error, record)),
+        };
 
         let index = {
             let mut rec = record.borrow_mut();
@@ -95,8 +131,8 @@ pub async fn run_call(
         run.events.emit("attempt-start", label.with(json!({ "attempt": index + 1 })));
 
         let (result, pace_until) = attempt(run, provider, request, label, observer).await;
-        drop(_http_permits);
-        drop(_permit);
+        drop(http_permits);
+        drop(permit);
 
         let finished = run.elapsed();
         let status = if result.is_ok() { Status::Ok } else { Status::Failed };
@@ -107,7 +143,8 @@ pub async fn run_call(
             a.finished_ms = Some(finished);
             a.error = result.as_ref().err().cloned();
         }
-        settle(run, provider, reservation, &result, record);
+        settle(run, provider, &reservation, &result, record);
+        drop(reservation);
         run.events.emit(
             "attempt-end",
             label.with(json!({
@@ -130,40 +167,44 @@ pub async fn run_call(
             Ok(response) => return Ok(response),
             Err(err) => err,
         };
+        let attempts = record.borrow().attempts.len();
         if !err.is_retryable() || retry >= run.retry.max_retries {
-            return Err(final_error(err, record.borrow().attempts.len()));
+            return Err(final_error(err, attempts));
         }
         let retry_after = err.provider.as_ref().and_then(|p| p.retry_after_ms);
-        let delay = run.retry.delay_ms(retry, retry_after, run.host.random(), &err)?;
         let status = err.provider.as_ref().and_then(|p| p.status);
         let rate_limited = status == Some(429) || (retry_after.is_some() && matches!(status, Some(503 | 529)));
-        if rate_limited {
-            // Every sibling waits out the same cool-down.
-            let base = retry_after.unwrap_or(delay);
-            extend_cooldown(run, provider, run.host.now() + base);
-            run.events.emit(
-                "rate-limited",
-                label.with(json!({ "provider": provider.name, "status": status, "waitMs": round_ms(base) })),
-            );
+        let delay = match run.retry.delay_ms(retry, retry_after, run.host.random(), &err) {
+            Ok(delay) => delay,
+            Err(too_long) => {
+                // Siblings would get the same response, so the cool-down makes them
+                // fail at once instead of sending into it or sleeping through it.
+                if let (true, Some(requested)) = (rate_limited, retry_after) {
+                    start_cooldown(run, provider, label, status, requested);
+                }
+                return Err(final_error(too_long, attempts));
+            }
+        };
+        if let Some(exhausted) = requests_exhausted(run, label, "retry") {
+            return Err(after_failures(exhausted, Some(err), record));
         }
         run.events.emit(
             "retry",
             label.with(json!({
-                "attempt": record.borrow().attempts.len(),
+                "attempt": attempts,
                 "delayMs": round_ms(delay),
                 "reason": err.message,
                 "status": status,
             })),
         );
+        if rate_limited {
+            // Every sibling waits out the same cool-down.
+            start_cooldown(run, provider, label, status, retry_after.unwrap_or(delay));
+        }
         run.host.sleep(delay).await;
         retry += 1;
+        last_error = Some(err);
     }
-}
-
-/// Adds the attempt count to a final failure.
-fn final_error(mut err: Error, attempts: usize) -> Error {
-    err.detail.insert("attempts".into(), json!(attempts));
-    err
 }
 
 /// One attempt under the run's timeout.
@@ -204,6 +245,23 @@ async fn attempt(
     }
 }
 
+/// Adds the attempt count to a call's final error.
+fn final_error(mut err: Error, attempts: usize) -> Error {
+    err.detail.insert("attempts".into(), json!(attempts));
+    err
+}
+
+/// Builds a call's final error when it stopped for a reason of its own (budget,
+/// cool-down) after earlier attempts failed. The last attempt's error becomes the cause.
+fn after_failures(err: Error, last: Option<Error>, record: &RefCell<CallRecord>) -> Error {
+    let attempts = record.borrow().attempts.len();
+    let mut err = final_error(err, attempts);
+    if let Some(last) = last {
+        err.cause = Some(Box::new(last));
+    }
+    err
+}
+
 fn cooldown_until(run: &Run, provider: &Provider) -> Option<f64> {
     let local = run.cooldowns.until(provider.id);
     let shared = run.shared.as_ref().and_then(|s| s.cooldowns.until(provider.id));
@@ -220,85 +278,132 @@ fn extend_cooldown(run: &Run, provider: &Provider, until: f64) {
     }
 }
 
+/// Starts a cool-down of `wait_ms` for every call to `provider` after a rate limit.
+fn start_cooldown(run: &Run, provider: &Provider, label: &Label, status: Option<u16>, wait_ms: f64) {
+    extend_cooldown(run, provider, run.host.now() + wait_ms);
+    run.events.emit(
+        "rate-limited",
+        label.with(json!({ "provider": provider.name, "status": status, "waitMs": round_ms(wait_ms) })),
+    );
+}
+
 /// Sleeps until the provider's cool-down has passed, plus a small spread so that the
-/// calls that waited do not all start in the same millisecond.
-async fn wait_for_cooldown(run: &Run, provider: &Provider) {
+/// calls that waited do not all start in the same millisecond. A cool-down longer
+/// than `retry.maxRetryAfterMs` fails the call at once, as it would if the server
+/// had returned that delay for this call.
+async fn wait_for_cooldown(run: &Run, provider: &Provider, label: &Label) -> Result<(), Error> {
     while let Some(until) = cooldown_until(run, provider) {
         let now = run.host.now();
         if until <= now {
-            return;
+            return Ok(());
         }
         let wait = until - now;
+        if wait > run.retry.max_retry_after_ms {
+            return Err(Error::new(
+                Code::RetryAfterTooLong,
+                format!(
+                    "{} cannot start: provider {:?} is rate-limited for another {} ms, longer than retry.maxRetryAfterMs ({} ms); raise retry.maxRetryAfterMs or try later",
+                    label.describe(),
+                    provider.name,
+                    wait.round(),
+                    run.retry.max_retry_after_ms
+                ),
+            )
+            .with_detail("requestedMs", json!(wait.round())));
+        }
         let spread = super::retry::RetryPolicy::spread_ms(wait, run.host.random());
         run.host.sleep(wait + spread).await;
     }
+    Ok(())
 }
 
-/// Reserves one request and the call's worst-case tokens and cost.
-fn reserve(run: &Run, provider: &Provider, request: &CallRequest, label: &Label) -> Result<Reservation, Error> {
-    let mut budget = run.budget.borrow_mut();
-    if let Some(max) = budget.max_requests {
-        if budget.requests >= max {
-            return Err(Error::new(
-                Code::BudgetExceeded,
-                format!(
-                    "request budget exhausted: maxRequests ({max}) were all used before {} could start; raise maxRequests or lower maxRetries",
-                    label.describe()
-                ),
-            )
-            .with_detail("limit", json!("maxRequests")));
-        }
+/// Returns the error for a call that cannot `action` because all `maxRequests`
+/// attempts have been made, or `None` while attempts are left.
+fn requests_exhausted(run: &Run, label: &Label, action: &str) -> Option<Error> {
+    let budget = run.budget.borrow();
+    let max = budget.max_requests?;
+    (budget.requests >= max).then(|| {
+        Error::new(
+            Code::BudgetExceeded,
+            format!(
+                "request budget exhausted: maxRequests ({max}) were all used before {} could {action}; raise maxRequests or lower maxRetries",
+                label.describe()
+            ),
+        )
+        .with_detail("limit", json!("maxRequests"))
+    })
+}
+
+/// Reserves one request and the call's worst-case tokens and cost for an attempt
+/// that is about to `action` (start or retry).
+fn reserve(
+    run: &Rc<Run>,
+    provider: &Provider,
+    request: &CallRequest,
+    label: &Label,
+    action: &str,
+) -> Result<Reservation, Shortfall> {
+    if let Some(err) = requests_exhausted(run, label, action) {
+        return Err(Shortfall::Exhausted(err));
     }
+
+    let mut budget = run.budget.borrow_mut();
     let input = request.estimate_input_tokens();
     let tokens = input + provider.max_tokens.unwrap_or(0);
     if let Some(max) = budget.max_tokens {
+        if tokens > max || (budget.tokens + tokens > max && budget.open == 0) {
+            return Err(Shortfall::Exhausted(
+                Error::new(
+                    Code::BudgetExceeded,
+                    format!(
+                        "token budget exhausted: {} needs up to {tokens} tokens (input estimate plus maxTokens) but only {} of budget.tokens ({max}) are left",
+                        label.describe(),
+                        max.saturating_sub(budget.tokens)
+                    ),
+                )
+                .with_detail("limit", json!("budget.tokens")),
+            ));
+        }
         if budget.tokens + tokens > max {
-            return Err(Error::new(
-                Code::BudgetExceeded,
-                format!(
-                    "token budget exhausted: {} needs up to {tokens} tokens (input estimate plus maxTokens) but only {} of budget.tokens ({max}) are left",
-                    label.describe(),
-                    max.saturating_sub(budget.tokens)
-                ),
-            )
-            .with_detail("limit", json!("budget.tokens")));
+            return Err(Shortfall::Wait);
         }
     }
+
     let cost = provider
         .price(None)
         .map_or(0.0, |p| (input as f64 * p.input + provider.max_tokens.unwrap_or(0) as f64 * p.output) / 1e6);
     if let Some(max) = budget.max_cost {
-        if budget.cost + cost > max + 1e-12 {
-            return Err(Error::new(
-                Code::BudgetExceeded,
-                format!(
-                    "cost budget exhausted: {} may cost up to ${cost:.6} but only ${:.6} of budget.costUsd (${max}) is left",
-                    label.describe(),
-                    (max - budget.cost).max(0.0)
-                ),
-            )
-            .with_detail("limit", json!("budget.costUsd")));
+        let fits = |spent: f64| spent + cost <= max + 1e-12;
+        if !fits(0.0) || (!fits(budget.cost) && budget.open == 0) {
+            return Err(Shortfall::Exhausted(
+                Error::new(
+                    Code::BudgetExceeded,
+                    format!(
+                        "cost budget exhausted: {} may cost up to ${cost:.6} but only ${:.6} of budget.costUsd (${max}) is left",
+                        label.describe(),
+                        (max - budget.cost).max(0.0)
+                    ),
+                )
+                .with_detail("limit", json!("budget.costUsd")),
+            ));
+        }
+        if !fits(budget.cost) {
+            return Err(Shortfall::Wait);
         }
     }
+
     budget.requests += 1;
     budget.tokens += tokens;
     budget.cost += cost;
-    Ok(Reservation { tokens, cost })
-}
-
-/// Gives back a reservation for an attempt that never started.
-fn release(run: &Run, r: Reservation) {
-    let mut budget = run.budget.borrow_mut();
-    budget.requests -= 1;
-    budget.tokens -= r.tokens;
-    budget.cost -= r.cost;
+    budget.open += 1;
+    Ok(Reservation { run: run.clone(), tokens, cost })
 }
 
 /// Replaces the reservation with what the attempt used, and adds its usage.
 fn settle(
     run: &Run,
     provider: &Provider,
-    r: Reservation,
+    r: &Reservation,
     result: &Result<CallResponse, Error>,
     record: &RefCell<CallRecord>,
 ) {

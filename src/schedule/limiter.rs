@@ -1,5 +1,6 @@
-//! Bounded concurrency: a first-in, first-out semaphore, and the limiter that several
-//! runs share (`createLimiter(n)` in JavaScript).
+//! Bounded concurrency: a first-in, first-out semaphore, the limiter that several runs
+//! share (`createLimiter(n)` in JavaScript), and a notification for calls that wait
+//! for budget to be given back.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -7,6 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+
+use crate::transport::WORKERS_MAX_OPEN_REQUESTS;
 
 struct Waiter {
     id: u64,
@@ -194,6 +197,10 @@ impl Cooldowns {
 pub struct Limiter {
     /// The open-request permits.
     pub semaphore: Rc<Semaphore>,
+    /// On Cloudflare Workers, the connection cap shared by every run that uses this
+    /// limiter, so runs that share a limiter never open more than
+    /// [`WORKERS_MAX_OPEN_REQUESTS`] requests together.
+    pub workers_cap: Rc<Semaphore>,
     /// Rate-limit cool-downs seen by any run using this limiter.
     pub cooldowns: Cooldowns,
     /// Runs currently using the limiter.
@@ -203,7 +210,58 @@ pub struct Limiter {
 impl Limiter {
     /// Creates a limiter with `limit` open requests.
     pub fn new(limit: usize) -> Rc<Limiter> {
-        Rc::new(Limiter { semaphore: Semaphore::new(limit), cooldowns: Cooldowns::default(), runs: Cell::new(0) })
+        Rc::new(Limiter {
+            semaphore: Semaphore::new(limit),
+            workers_cap: Semaphore::new(WORKERS_MAX_OPEN_REQUESTS),
+            cooldowns: Cooldowns::default(),
+            runs: Cell::new(0),
+        })
+    }
+}
+
+/// Wakes every waiter when something they wait for may have changed (budget given
+/// back). A waiter that starts after a notification waits for the next one.
+#[derive(Default)]
+pub struct Notify {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Notify {
+    /// Wakes every current waiter.
+    pub fn notify_all(&self) {
+        self.generation.set(self.generation.get() + 1);
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Returns a future that resolves at the next [`Notify::notify_all`].
+    pub fn notified(&self) -> Notified<'_> {
+        Notified { notify: self, generation: self.generation.get() }
+    }
+}
+
+/// Resolves at the first notification after it was created.
+#[must_use = "futures do nothing unless polled"]
+pub struct Notified<'a> {
+    notify: &'a Notify,
+    generation: u64,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.generation.get() != self.generation {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.notify.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 

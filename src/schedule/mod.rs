@@ -7,6 +7,11 @@ pub mod cancel;
 pub mod limiter;
 pub mod retry;
 
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -22,7 +27,7 @@ use crate::registry;
 use crate::report::Events;
 use crate::transport::{Host, HostFunction, Runtime, SignalSource, WORKERS_MAX_OPEN_REQUESTS};
 use cancel::{CancelReason, CancelToken};
-use limiter::{Cooldowns, Limiter, Semaphore};
+use limiter::{Cooldowns, Limiter, Notify, Semaphore};
 use retry::RetryPolicy;
 
 /// Option names every run accepts.
@@ -142,6 +147,10 @@ pub struct Budget {
     pub max_cost: Option<f64>,
     /// Cost spent or reserved.
     pub cost: f64,
+    /// Reservations of attempts still running. While any is open, a call that does
+    /// not fit the token or cost budget waits, because a reservation usually settles
+    /// below its worst case.
+    pub open: usize,
 }
 
 /// One run in progress.
@@ -166,6 +175,8 @@ pub struct Run {
     pub retry: RetryPolicy,
     /// Limits and spending.
     pub budget: RefCell<Budget>,
+    /// Fires whenever a reservation settles, for calls waiting for budget.
+    pub budget_changed: Notify,
     /// The event stream.
     pub events: Events,
     /// Usage summed over every call.
@@ -208,8 +219,18 @@ impl Run {
                 }
                 width = WORKERS_MAX_OPEN_REQUESTS;
             }
-            http_caps.push(Semaphore::new(WORKERS_MAX_OPEN_REQUESTS));
+            // Runs that share a limiter also share one connection cap, so together
+            // they stay within the cap of the invocation.
+            // NOTE: a run without a limiter gets a cap of its own, so several such runs
+            // in one invocation (a nested run, or runs awaited together) may open more
+            // than 6 requests in all. The core cannot tell invocations apart.
+            let cap = match &options.limiter {
+                Some(shared) => shared.workers_cap.clone(),
+                None => Semaphore::new(WORKERS_MAX_OPEN_REQUESTS),
+            };
+            http_caps.push(cap);
         }
+
         let run = Rc::new(Run {
             id,
             host,
@@ -226,6 +247,7 @@ impl Run {
                 max_cost: options.budget_cost,
                 ..Default::default()
             }),
+            budget_changed: Notify::default(),
             events,
             usage: RefCell::new(Usage::default()),
             deadline_ms: options.deadline_ms,
@@ -250,6 +272,12 @@ impl Run {
         let token = self.cancel.clone();
         let guard = signal.subscribe(Box::new(move |reason| token.cancel(CancelReason::Aborted(reason))));
         *self.signal_guard.borrow_mut() = Some(guard);
+    }
+
+    /// Computes the maximum number of HTTP requests this run can have open at once:
+    /// its concurrency, lowered by the shared limiter and the Workers connection cap.
+    pub fn width(&self) -> usize {
+        self.http_caps.iter().map(|cap| cap.limit()).fold(self.concurrency.limit(), usize::min)
     }
 
     /// Milliseconds since the run started.

@@ -45,18 +45,21 @@ impl Conflicts {
 pub struct Conflict {
     /// JSONPath of the conflict (`$.title`).
     pub path: String,
-    /// The competing values with the subtask each came from, in declaration order.
-    pub values: Vec<(String, Value)>,
+    /// The competing values, in declaration order, each with the subtasks that
+    /// produced it (several when they agreed, or when an object or array was merged
+    /// from several outputs before the conflict).
+    pub values: Vec<(Vec<String>, Value)>,
     /// How it was resolved.
     pub resolution: Conflicts,
 }
 
 impl Conflict {
-    /// The conflict as report data.
+    /// The conflict as report data: `{ path, values: [{ subtask, subtasks, value }],
+    /// resolution }`, where `subtask` is the first of `subtasks`.
     pub fn to_json(&self) -> Value {
         json!({
             "path": self.path,
-            "values": self.values.iter().map(|(id, v)| json!({ "subtask": id, "value": v })).collect::<Vec<_>>(),
+            "values": self.values.iter().map(|(ids, v)| json!({ "subtask": ids[0], "subtasks": ids, "value": v })).collect::<Vec<_>>(),
             "resolution": self.resolution.as_str(),
         })
     }
@@ -71,19 +74,22 @@ fn child_path(path: &str, key: &str) -> String {
     }
 }
 
-/// Where each merged value came from, so conflicts name their subtasks.
+/// A merged value and the subtasks it came from, so conflicts name their subtasks.
 enum Slot {
-    /// A value from one subtask, or identical values from several.
+    /// A scalar from one subtask, or identical scalars from several.
     Leaf { value: Value, from: Vec<String> },
     /// A conflict being collected, indexed into the conflict list.
     Conflicted(usize),
     /// An object whose fields merge recursively.
-    Object(Vec<(String, Slot)>),
+    Object { fields: Vec<(String, Slot)>, from: Vec<String> },
     /// An array, concatenated in declaration order.
-    Array(Vec<Value>),
+    Array { items: Vec<Value>, from: Vec<String> },
 }
 
-/// Deep-merges `(subtask id, value)` pairs in declaration order.
+/// Deep-merges `(subtask id, value)` pairs in declaration order: objects merge key by
+/// key, arrays are concatenated, equal scalars agree, and any other pair of values at
+/// one path is a conflict resolved by `policy`. The result depends only on the
+/// order of `parts`, never on when each output arrived.
 pub fn merge_json(parts: &[(String, Value)], policy: Conflicts) -> Result<(Value, Vec<Conflict>)> {
     let mut conflicts: Vec<Conflict> = Vec::new();
     let mut root: Option<Slot> = None;
@@ -93,39 +99,54 @@ pub fn merge_json(parts: &[(String, Value)], policy: Conflicts) -> Result<(Value
             Some(slot) => merge_into(slot, id, value, "$", &mut conflicts),
         });
     }
+    for c in &mut conflicts {
+        c.resolution = policy;
+    }
     if policy == Conflicts::Error {
         if let Some(first) = conflicts.first() {
-            let ids: Vec<&str> = first.values.iter().map(|(id, _)| id.as_str()).collect();
+            let mut ids: Vec<&str> = Vec::new();
+            for (from, _) in &first.values {
+                for id in from {
+                    if !ids.contains(&id.as_str()) {
+                        ids.push(id);
+                    }
+                }
+            }
             let paths: Vec<&str> = conflicts.iter().map(|c| c.path.as_str()).collect();
             return Err(Error::new(
                 Code::MergeConflict,
                 format!(
-                    "the JSON outputs disagree at {} (subtasks {}); set conflicts to \"first\", \"last\" or \"collect\" to resolve it",
+                    "the JSON outputs disagree at {} (the first at {}, between subtasks {}); set conflicts to \"first\", \"last\" or \"collect\" to resolve it",
                     paths.join(", "),
-                    ids.join(" and ")
+                    first.path,
+                    ids.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(" and ")
                 ),
             )
-            .with_detail("conflicts", Value::Array(conflicts.iter().map(|c| Conflict { resolution: policy, ..c.clone() }.to_json()).collect())));
+            .with_detail("conflicts", Value::Array(conflicts.iter().map(Conflict::to_json).collect())));
         }
-    }
-    for c in &mut conflicts {
-        c.resolution = policy;
     }
     let value = root.map_or(Value::Null, |slot| resolve(slot, &conflicts, policy));
     Ok((value, conflicts))
 }
 
 fn slot_of(id: &str, value: &Value) -> Slot {
+    let from = vec![id.to_string()];
     match value {
-        Value::Object(map) => Slot::Object(map.iter().map(|(k, v)| (k.clone(), slot_of(id, v))).collect()),
-        Value::Array(items) => Slot::Array(items.clone()),
-        other => Slot::Leaf { value: other.clone(), from: vec![id.to_string()] },
+        Value::Object(map) => Slot::Object { fields: map.iter().map(|(k, v)| (k.clone(), slot_of(id, v))).collect(), from },
+        Value::Array(items) => Slot::Array { items: items.clone(), from },
+        other => Slot::Leaf { value: other.clone(), from },
+    }
+}
+
+fn add_source(from: &mut Vec<String>, id: &str) {
+    if !from.iter().any(|f| f == id) {
+        from.push(id.to_string());
     }
 }
 
 fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut Vec<Conflict>) -> Slot {
     match (slot, value) {
-        (Slot::Object(mut fields), Value::Object(map)) => {
+        (Slot::Object { mut fields, mut from }, Value::Object(map)) => {
             for (k, v) in map {
                 match fields.iter().position(|(name, _)| name == k) {
                     Some(i) => {
@@ -136,31 +157,34 @@ fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut V
                     None => fields.push((k.clone(), slot_of(id, v))),
                 }
             }
-            Slot::Object(fields)
+            add_source(&mut from, id);
+            Slot::Object { fields, from }
         }
-        (Slot::Array(mut items), Value::Array(more)) => {
+        (Slot::Array { mut items, mut from }, Value::Array(more)) => {
             items.extend(more.iter().cloned());
-            Slot::Array(items)
+            add_source(&mut from, id);
+            Slot::Array { items, from }
         }
         (Slot::Leaf { value: old, mut from }, new) if &old == new => {
-            from.push(id.to_string());
+            add_source(&mut from, id);
             Slot::Leaf { value: old, from }
         }
         (Slot::Conflicted(i), new) => {
-            conflicts[i].values.push((id.to_string(), new.clone()));
+            conflicts[i].values.push((vec![id.to_string()], new.clone()));
             Slot::Conflicted(i)
         }
         (old, new) => {
-            let mut values: Vec<(String, Value)> = match old {
-                Slot::Leaf { value, from } => vec![(from[0].clone(), value)],
-                other => {
-                    let placeholder = Vec::new();
-                    let v = resolve(other, &placeholder, Conflicts::First);
-                    vec![("(earlier subtasks)".into(), v)]
-                }
+            let earlier = match old {
+                Slot::Leaf { value, from } => (from, value),
+                Slot::Object { fields, from } => (from, resolve(Slot::Object { fields, from: Vec::new() }, conflicts, Conflicts::First)),
+                Slot::Array { items, from } => (from, Value::Array(items)),
+                Slot::Conflicted(_) => unreachable!("handled above"),
             };
-            values.push((id.to_string(), new.clone()));
-            conflicts.push(Conflict { path: path.to_string(), values, resolution: Conflicts::Collect });
+            conflicts.push(Conflict {
+                path: path.to_string(),
+                values: vec![earlier, (vec![id.to_string()], new.clone())],
+                resolution: Conflicts::Collect,
+            });
             Slot::Conflicted(conflicts.len() - 1)
         }
     }
@@ -169,8 +193,8 @@ fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut V
 fn resolve(slot: Slot, conflicts: &[Conflict], policy: Conflicts) -> Value {
     match slot {
         Slot::Leaf { value, .. } => value,
-        Slot::Array(items) => Value::Array(items),
-        Slot::Object(fields) => {
+        Slot::Array { items, .. } => Value::Array(items),
+        Slot::Object { fields, .. } => {
             let mut map = Map::new();
             for (k, s) in fields {
                 map.insert(k, resolve(s, conflicts, policy));
@@ -234,7 +258,7 @@ mod tests {
         let err = merge_json(&parts(), Conflicts::Error).unwrap_err();
         assert_eq!(err.code, Code::MergeConflict);
         assert!(err.message.contains("$.title"), "{}", err.message);
-        assert!(err.message.contains("w0 and w2"), "{}", err.message);
+        assert!(err.message.contains("\"w0\" and \"w2\""), "{}", err.message);
     }
 
     #[test]

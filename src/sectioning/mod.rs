@@ -4,6 +4,9 @@
 pub mod merge;
 pub mod plan;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -30,7 +33,8 @@ pub enum Failure {
     FailFast,
     /// Run everything and resolve with what succeeded.
     Settle,
-    /// Reject with `QUORUM_NOT_MET` unless at least this many subtasks succeed.
+    /// Reject with `QUORUM_NOT_MET` unless at least this many required subtasks
+    /// succeed; optional subtasks (`required: false`) do not count toward it.
     MinSuccesses(usize),
 }
 
@@ -75,15 +79,23 @@ impl SectionOptions {
             Error::type_error("subtasks", "is required; pass an array of { id, prompt, dependsOn? }")
         })?;
         let plan = Plan::decode(subtasks, provider.as_ref())?;
+
         let failure = match o.get("failure") {
             None => Failure::Settle,
             Some(Value::String(s)) if s == "fail-fast" => Failure::FailFast,
             Some(Value::String(s)) if s == "settle" => Failure::Settle,
             Some(v @ Value::Object(_)) => {
                 let fo = Obj::new("failure", v, &["minSuccesses"])?;
-                let n = fo.integer("minSuccesses", 1, plan.subtasks.len() as i64)?.ok_or_else(|| {
+                let n = fo.integer("minSuccesses", 1, decode::MAX_SAFE_INTEGER)?.ok_or_else(|| {
                     Error::type_error("failure.minSuccesses", "is required; pass the number of subtasks that must succeed")
                 })?;
+                let required = plan.subtasks.iter().filter(|s| s.required).count();
+                if n as usize > required {
+                    return Err(Error::range_error(
+                        "failure.minSuccesses",
+                        format!("is {n}, but only {required} subtasks are required and count toward it; lower it or mark more subtasks required"),
+                    ));
+                }
                 Failure::MinSuccesses(n as usize)
             }
             Some(v) => {
@@ -99,6 +111,7 @@ impl SectionOptions {
                 Error::type_error("conflicts", format!("expected \"collect\", \"first\", \"last\" or \"error\", got {s:?}"))
             })?,
         };
+
         let separator = o.str("separator")?.unwrap_or("\n\n").to_string();
         let merge = match o.get("merge") {
             None => Merge::Ordered(separator),
@@ -136,6 +149,7 @@ impl SectionOptions {
             }
             Some(v) => return Err(Error::type_error("merge", format!("expected a string or an object, got {}", decode::describe(v)))),
         };
+
         let run = RunOptions::decode(&o, refs)?;
         let mut providers: Vec<(String, &Provider)> = plan
             .subtasks
@@ -183,6 +197,8 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
         let run = run.clone();
         let plan = plan.clone();
         let record = states.borrow()[i].record.clone();
+        // The outputs are copied now, when every dependency has finished, and filled
+        // in with one pass, so placeholder-like text inside an output stays literal.
         let outputs: Vec<(String, String)> = plan.subtasks[i]
             .deps
             .iter()
@@ -207,21 +223,21 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
         start(i, &mut pool);
     }
 
-    // Drive the pool until every subtask has an end state, or the run is cancelled.
-    let mut stop_error: Option<Error> = None;
-    loop {
-        if pool.is_empty() {
-            break;
-        }
-        let next = match run.guard(pool.next()).await {
+    // Drive the pool until every subtask has an end state, or the run stops early.
+    let mut stop: Option<(Error, &'static str)> = None;
+    while !pool.is_empty() {
+        let (i, result) = match run.guard(pool.next()).await {
             Ok(Some(done)) => done,
             Ok(None) => break,
             Err(reason) => {
-                stop_error = Some(run.cancel_error(&reason));
+                let cancelled_because = match reason {
+                    CancelReason::Deadline => "deadline",
+                    _ => "aborted",
+                };
+                stop = Some((run.cancel_error(&reason), cancelled_because));
                 break;
             }
         };
-        let (i, result) = next;
         let ok = result.is_ok();
         {
             let mut st = states.borrow_mut();
@@ -239,6 +255,7 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
         emit_subtask_end(&run, &plan, &states.borrow(), i);
 
         if ok {
+            // A dependent starts as soon as its own dependencies are done.
             for &j in &plan.dependents[i] {
                 let ready = plan.subtasks[j].deps.iter().all(|&d| states.borrow()[d].status == Some(Status::Ok));
                 if ready && states.borrow()[j].status.is_none() {
@@ -250,63 +267,42 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
             if opts.failure == Failure::FailFast && plan.subtasks[i].required {
                 let err = states.borrow()[i].error.clone().expect("a failed subtask has an error");
                 run.cancel.cancel(CancelReason::Stopped);
-                stop_error = Some(fail_fast_error(&plan.subtasks[i].id, err));
+                stop = Some((fail_fast_error(&plan.subtasks[i].id, err), "fail-fast"));
                 break;
             }
         }
         if let Failure::MinSuccesses(min) = opts.failure {
             let st = states.borrow();
-            let ok_count = st.iter().filter(|s| s.status == Some(Status::Ok)).count();
-            let open = st.iter().filter(|s| s.status.is_none()).count();
+            let counted = || st.iter().zip(&plan.subtasks).filter(|(_, t)| t.required).map(|(s, _)| s);
+            let ok_count = counted().filter(|s| s.status == Some(Status::Ok)).count();
+            let open = counted().filter(|s| s.status.is_none()).count();
             if ok_count + open < min {
                 drop(st);
                 run.cancel.cancel(CancelReason::Stopped);
-                stop_error = Some(quorum_error(&plan, &states.borrow(), min));
+                stop = Some((quorum_error(&plan, &states.borrow(), min), "quorum-unreachable"));
                 break;
             }
         }
     }
-    // Dropping the pool aborts every request still open.
+    // Dropping the pool aborts every request still open and ends every retry sleep.
     drop(pool);
-    let cancel_at = run.elapsed();
-    {
-        let mut st = states.borrow_mut();
-        for s in st.iter_mut() {
-            if s.status.is_none() {
-                s.status = Some(Status::Cancelled);
-                s.record.borrow_mut().cancel_open_attempt(cancel_at);
-            }
-        }
-    }
-    if stop_error.is_some() {
-        for (i, s) in states.borrow().iter().enumerate() {
-            if s.status == Some(Status::Cancelled) {
-                run.events.emit("cancelled", json!({ "subtask": plan.subtasks[i].id }));
-            }
-        }
-    }
+    let cancelled_because = stop.as_ref().map_or("stopped", |(_, because)| *because);
+    cancel_unfinished(&run, &plan, &mut states.borrow_mut(), cancelled_because);
 
     let mut report = build_report(&run, &plan, &states.borrow());
-    if let Some(err) = stop_error {
-        run.end_event(err.code.as_str());
-        run.finish();
-        return Err(err.with_report(report));
+    if let Some((err, _)) = stop {
+        return Err(reject(&run, &plan, &states.borrow(), report, err));
     }
-
     if let Failure::MinSuccesses(min) = opts.failure {
-        let ok_count = states.borrow().iter().filter(|s| s.status == Some(Status::Ok)).count();
-        if ok_count < min {
+        if required_successes(&plan, &states.borrow()) < min {
             let err = quorum_error(&plan, &states.borrow(), min);
-            run.end_event(err.code.as_str());
-            run.finish();
-            return Err(err.with_report(report));
+            return Err(reject(&run, &plan, &states.borrow(), report, err));
         }
     }
     if states.borrow().iter().all(|s| s.status != Some(Status::Ok)) {
         run.events.warn("all-failed", "every subtask failed, so the output is empty; see results for each error");
     }
 
-    // Merge.
     let merged = merge_outputs(&run, &plan, &states.borrow(), &opts.merge).await;
     match merged {
         Ok((output, conflicts, synthesis)) => {
@@ -324,12 +320,48 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
             if let Some(s) = synthesis {
                 report["synthesis"] = s;
             }
-            finalize_report(&run, &plan, &states.borrow(), &mut report);
-            run.end_event(err.code.as_str());
-            run.finish();
-            Err(err.with_report(report))
+            if let Some(conflicts) = err.detail.get("conflicts") {
+                report["conflicts"] = conflicts.clone();
+            }
+            Err(reject(&run, &plan, &states.borrow(), report, err))
         }
     }
+}
+
+/// Marks every subtask without an end state as cancelled, closes its open attempt,
+/// and emits `attempt-end`, `subtask-end` and `cancelled` for it.
+fn cancel_unfinished(run: &Run, plan: &Plan, states: &mut [State], because: &str) {
+    let at = run.elapsed();
+    for i in 0..states.len() {
+        if states[i].status.is_some() {
+            continue;
+        }
+        states[i].status = Some(Status::Cancelled);
+        let id = &plan.subtasks[i].id;
+        let open_attempt = {
+            let mut rec = states[i].record.borrow_mut();
+            let open = rec.attempts.last().filter(|a| a.status.is_none()).map(|a| (rec.attempts.len(), a.started_ms));
+            rec.cancel_open_attempt(at);
+            open
+        };
+        if let Some((number, started)) = open_attempt {
+            run.events.emit(
+                "attempt-end",
+                json!({ "subtask": id, "attempt": number, "status": "cancelled", "error": null, "durationMs": round_ms(at - started) }),
+            );
+        }
+        emit_subtask_end(run, plan, states, i);
+        run.events.emit("cancelled", json!({ "subtask": id, "reason": because }));
+    }
+}
+
+/// Finishes a run that rejects: the report keeps every subtask, its metrics and
+/// warnings, and travels with the error.
+fn reject(run: &Run, plan: &Plan, states: &[State], mut report: Value, err: Error) -> Error {
+    finalize_report(run, plan, states, &mut report);
+    run.end_event(err.code.as_str());
+    run.finish();
+    err.with_report(report)
 }
 
 fn emit_subtask_end(run: &Run, plan: &Plan, states: &[State], i: usize) {
@@ -383,13 +415,18 @@ fn fail_fast_error(id: &str, cause: Error) -> Error {
     err
 }
 
+/// Successes among the subtasks that count toward `minSuccesses`.
+fn required_successes(plan: &Plan, states: &[State]) -> usize {
+    states.iter().zip(&plan.subtasks).filter(|(s, t)| t.required && s.status == Some(Status::Ok)).count()
+}
+
 fn quorum_error(plan: &Plan, states: &[State], min: usize) -> Error {
-    let ok = states.iter().filter(|s| s.status == Some(Status::Ok)).count();
+    let ok = required_successes(plan, states);
+    let required = plan.subtasks.iter().filter(|s| s.required).count();
     let mut err = Error::new(
         Code::QuorumNotMet,
         format!(
-            "only {ok} of {} subtasks succeeded, fewer than failure.minSuccesses ({min}); the failures are in err.errors and err.report.results",
-            plan.subtasks.len()
+            "only {ok} of {required} required subtasks succeeded, fewer than failure.minSuccesses ({min}); the failures are in err.errors and err.report.results"
         ),
     );
     err.errors = states
@@ -438,9 +475,10 @@ fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value)
     let busy: f64 = states.iter().map(|s| s.record.borrow().busy_ms()).sum::<f64>()
         + report.get("synthesis").and_then(|s| s.get("busyMs")).and_then(Value::as_f64).unwrap_or(0.0);
     let parallelism = if wall > 0.0 { busy / wall } else { 0.0 };
-    let width = run.concurrency.limit() as f64;
-    let expected = (plan.subtasks.len() as f64 / plan.phases.len() as f64).min(width);
-    let critical = plan.critical_path(&|i| {
+    // What the plan allows: subtasks per phase on average, within the number of
+    // requests the run may have open at once.
+    let expected = (plan.subtasks.len() as f64 / plan.phases.len() as f64).min(run.width() as f64);
+    let (critical_ms, critical_path) = plan.critical_path(&|i| {
         let rec = states[i].record.borrow();
         match (rec.started_ms(), rec.finished_ms()) {
             (Some(a), Some(b)) => b - a,
@@ -451,7 +489,7 @@ fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value)
         run.events.warn(
             "low-parallelism",
             &format!(
-                "the plan allowed a parallelism of {expected:.1} but the run reached {parallelism:.2}, so running in parallel did not pay; the server may be serving one request at a time"
+                "the plan allowed a parallelism of {expected:.1} but the run reached {parallelism:.2}: calls spent most of the run waiting (for a shared limiter, a rate-limit cool-down or a retry backoff) instead of in flight"
             ),
         );
     }
@@ -460,7 +498,8 @@ fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value)
         "busyMs": round_ms(busy),
         "parallelism": (parallelism * 100.0).round() / 100.0,
         "expectedParallelism": (expected * 100.0).round() / 100.0,
-        "criticalPathMs": round_ms(critical),
+        "criticalPathMs": round_ms(critical_ms),
+        "criticalPath": critical_path.iter().map(|&i| plan.subtasks[i].id.as_str()).collect::<Vec<_>>(),
         "phases": plan.phases_json(),
         "maxInFlight": run.concurrency.max_in_use(),
         "requests": run.budget.borrow().requests,
@@ -542,7 +581,9 @@ async fn synthesize(
             missing.join(", ")
         );
     }
-    let has_placeholders = !crate::task::placeholders(template).is_empty();
+    let found = crate::task::placeholders(template);
+    let has_placeholders = !found.is_empty();
+    let has_outputs = found.iter().any(|p| p.name == "outputs");
     let lookup = |name: &str| -> Option<String> {
         if name == "outputs" {
             return Some(format!("{blocks}{missing_note}"));
@@ -553,22 +594,38 @@ async fn synthesize(
     let mut prompt = substitute(template, &lookup);
     if !has_placeholders {
         prompt = format!("{prompt}\n\n{blocks}{missing_note}");
-    } else if !missing_note.is_empty() && !template.contains("{{outputs}}") {
+    } else if !missing_note.is_empty() && !has_outputs {
         prompt.push_str(&format!("\n\n{missing_note}"));
     }
     let request = crate::provider::CallRequest::prompt(&prompt);
     let record = RefCell::new(CallRecord::default());
     let label = Label::new(json!({ "call": "synthesize" }));
+    let mut cancelled = false;
     let result = match run.guard(run_call(run, provider, &request, &label, &record, None)).await {
         Ok(r) => r,
         Err(reason) => {
-            record.borrow_mut().cancel_open_attempt(run.elapsed());
+            cancelled = true;
+            let at = run.elapsed();
+            let mut rec = record.borrow_mut();
+            if let Some(started) = rec.attempts.last().filter(|a| a.status.is_none()).map(|a| a.started_ms) {
+                let number = rec.attempts.len();
+                rec.cancel_open_attempt(at);
+                run.events.emit(
+                    "attempt-end",
+                    json!({ "call": "synthesize", "attempt": number, "status": "cancelled", "error": null, "durationMs": round_ms(at - started) }),
+                );
+            }
             Err(run.cancel_error(&reason))
         }
     };
     let rec = record.into_inner();
+    let status = match (&result, cancelled) {
+        (Ok(_), _) => "ok",
+        (Err(_), true) => "cancelled",
+        (Err(_), false) => "failed",
+    };
     let synthesis = json!({
-        "status": if result.is_ok() { "ok" } else { "failed" },
+        "status": status,
         "text": result.as_ref().ok().map(|r| r.text.clone()),
         "error": result.as_ref().err().map(Error::to_json),
         "missing": missing,

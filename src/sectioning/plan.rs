@@ -53,6 +53,7 @@ impl Plan {
             return Err(Error::range_error(path, "must not be empty; pass at least one { id, prompt }"));
         }
         let mut index_of: HashMap<String, usize> = HashMap::new();
+        let mut ids_in_order: Vec<String> = Vec::with_capacity(items.len());
         let mut raw = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let p = decode::index(path, i);
@@ -87,19 +88,29 @@ impl Plan {
                     explicit.push(decode::string(&decode::index(&o.at("dependsOn"), j), dep)?.to_string());
                 }
             }
-            raw.push((p, id.to_string(), input, explicit, o.bool("required")?.unwrap_or(true), provider, o.number("temperature", 0.0, 2.0)?));
+            // Where each text of the input sits, for the path in a dependency error.
+            let mut text_paths: Vec<String> = match o.get("prompt") {
+                Some(_) => vec![o.at("prompt")],
+                None => (0..input.messages.len()).map(|k| format!("{}.content", decode::index(&o.at("messages"), k))).collect(),
+            };
+            if input.system.is_some() {
+                text_paths.push(o.at("system"));
+            }
+            raw.push((p, id.to_string(), input, text_paths, explicit, o.bool("required")?.unwrap_or(true), provider, o.number("temperature", 0.0, 2.0)?));
+            ids_in_order.push(id.to_string());
         }
 
         let mut subtasks = Vec::with_capacity(raw.len());
-        for (i, (p, id, input, explicit, required, provider, temperature)) in raw.into_iter().enumerate() {
+        for (i, (p, id, input, text_paths, explicit, required, provider, temperature)) in raw.into_iter().enumerate() {
             let mut deps: Vec<usize> = Vec::new();
             let mut add = |name: &str, from: &str| -> Result<()> {
                 match index_of.get(name) {
                     Some(&j) if j == i => Err(Error::new(
                         Code::DependencyCycle,
-                        format!("{from}: subtask {id:?} depends on itself"),
+                        format!("{from}: subtask {id:?} depends on itself; a subtask cannot use its own output"),
                     )
-                    .with_detail("cycle", json!([id, id]))),
+                    .with_detail("cycle", json!([id, id]))
+                    .with_detail("path", json!(from))),
                     Some(&j) => {
                         if !deps.contains(&j) {
                             deps.push(j);
@@ -107,25 +118,26 @@ impl Plan {
                         Ok(())
                     }
                     None => {
-                        let ids: Vec<&str> = index_of.keys().map(String::as_str).collect();
+                        let ids: Vec<&str> = ids_in_order.iter().map(String::as_str).collect();
                         let hint = match decode::suggest(name, &ids) {
-                            Some(s) => format!(" (did you mean {s:?}?)"),
-                            None => String::new(),
+                            Some(s) => format!("; did you mean {s:?}?"),
+                            None => format!("; the ids are {}", ids.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")),
                         };
                         Err(Error::new(
                             Code::UnknownDependency,
                             format!("{from}: subtask {id:?} depends on {name:?}, but no subtask has that id{hint}"),
                         )
-                        .with_detail("ids", json!([id, name])))
+                        .with_detail("ids", json!([id, name]))
+                        .with_detail("path", json!(from)))
                     }
                 }
             };
             for (j, name) in explicit.iter().enumerate() {
-                add(name, &format!("{p}.dependsOn[{j}]"))?;
+                add(name, &decode::index(&format!("{p}.dependsOn"), j))?;
             }
-            for text in input.texts() {
+            for (text, text_path) in input.texts().zip(&text_paths) {
                 for ph in placeholders(text) {
-                    add(&ph.name, &format!("{p} ({{{{{}}}}} placeholder)", ph.name))?;
+                    add(&ph.name, &format!("{text_path} ({{{{{}}}}} placeholder)", ph.name))?;
                 }
             }
             deps.sort_unstable();
@@ -152,16 +164,36 @@ impl Plan {
         )
     }
 
-    /// The longest chain of subtasks, weighting each by `duration(i)`.
-    pub fn critical_path(&self, duration: &dyn Fn(usize) -> f64) -> f64 {
-        let mut finish = vec![0.0f64; self.subtasks.len()];
+    /// Finds the chain of dependent subtasks with the maximum total of `duration(i)`,
+    /// and returns that total and the chain in run order. Ties go to the subtask
+    /// declared first.
+    pub fn critical_path(&self, duration: &dyn Fn(usize) -> f64) -> (f64, Vec<usize>) {
+        let n = self.subtasks.len();
+        let mut finish = vec![0.0f64; n];
+        let mut via: Vec<Option<usize>> = vec![None; n];
         for level in &self.phases {
             for &i in level {
-                let start = self.subtasks[i].deps.iter().map(|&d| finish[d]).fold(0.0, f64::max);
+                let mut start = 0.0;
+                for &d in &self.subtasks[i].deps {
+                    if via[i].is_none() || finish[d] > start {
+                        start = finish[d];
+                        via[i] = Some(d);
+                    }
+                }
                 finish[i] = start + duration(i);
             }
         }
-        finish.into_iter().fold(0.0, f64::max)
+        let Some(mut last) = (0..n).reduce(|best, i| if finish[i] > finish[best] { i } else { best }) else {
+            return (0.0, Vec::new());
+        };
+        let total = finish[last];
+        let mut path = vec![last];
+        while let Some(d) = via[last] {
+            path.push(d);
+            last = d;
+        }
+        path.reverse();
+        (total, path)
     }
 }
 
@@ -208,12 +240,17 @@ fn levels(subtasks: &[Subtask]) -> Result<Vec<Vec<usize>>> {
         path.push(at);
         at = *subtasks[at].deps.iter().find(|&&d| level[d] == usize::MAX).expect("an unplaced subtask has an unplaced dependency");
     }
-    // `path` follows "depends on" edges; print the cycle in dependency order.
-    let mut cycle: Vec<&str> = path[seen[at]..].iter().rev().map(|&i| subtasks[i].id.as_str()).collect();
+    // `path` follows "depends on" edges, so each id in the cycle depends on the next.
+    let mut cycle: Vec<&str> = path[seen[at]..].iter().map(|&i| subtasks[i].id.as_str()).collect();
     cycle.push(cycle[0]);
+    let links: Vec<String> = cycle.windows(2).map(|w| format!("{:?} depends on {:?}", w[0], w[1])).collect();
     Err(Error::new(
         Code::DependencyCycle,
-        format!("subtasks depend on each other in a cycle: {}; remove one of these dependencies", cycle.join(" -> ")),
+        format!(
+            "subtasks depend on each other in a cycle ({}): {}; remove one of these dependencies",
+            cycle.join(" -> "),
+            links.join(", ")
+        ),
     )
     .with_detail("cycle", json!(cycle)))
 }
