@@ -160,7 +160,7 @@ export interface Limiter {
 }
 
 /**
-Creates a limit on open requests that several runs share, with a shared rate-limit cool-down. On Cloudflare Workers create one per incoming request (Workers allows 6 open requests per invocation).
+Creates a limit on open requests that several runs share, with a shared rate-limit cool-down. On Cloudflare Workers create one per incoming request and pass it to every run of that request: Workers allows 6 open requests per invocation, and runs that share a limiter also share that cap, while runs without one each get their own.
 */
 export function createLimiter(concurrency: number): Limiter;
 
@@ -282,7 +282,7 @@ export type Subtask = TaskInput & {
 	id: string;
 	/** More dependencies besides the `{{id}}` placeholders in the prompt. */
 	dependsOn?: string[];
-	/** Whether its failure counts for `failure: "fail-fast"` and `minSuccesses`. @default true */
+	/** Whether its failure stops a `failure: "fail-fast"` run, and whether its success counts toward `minSuccesses`. @default true */
 	required?: boolean;
 	/** Overrides the run's provider. */
 	provider?: Provider;
@@ -295,7 +295,7 @@ export type SectionOptions = RunOptions & {
 	/** The default provider of every subtask. */
 	provider?: Provider;
 	subtasks: Subtask[];
-	/** `"fail-fast"` rejects at the first required failure; `"settle"` resolves with what succeeded; `{ minSuccesses }` rejects with `QUORUM_NOT_MET` unless that many succeed. @default "settle" */
+	/** `"fail-fast"` rejects at the first required failure; `"settle"` resolves with what succeeded; `{ minSuccesses }` rejects with `QUORUM_NOT_MET` unless that many required subtasks succeed. @default "settle" */
 	failure?: 'fail-fast' | 'settle' | {minSuccesses: number};
 	/** How outputs combine; failed subtasks are left out of `output` and listed in `results`. @default "ordered" */
 	merge?: 'ordered' | 'keyed' | 'json' | {synthesize: {prompt: string; provider?: Provider}};
@@ -326,17 +326,20 @@ export interface SectionResult {
 	output: unknown;
 	/** Every subtask, in declaration order. */
 	results: SubtaskResult[];
-	conflicts: Array<{path: string; values: Array<{subtask: string; value: unknown}>; resolution: 'collect' | 'first' | 'last' | 'error'}>;
+	/** Each JSON path where outputs disagreed; `subtasks` lists every subtask behind a value (several when they agreed or were merged first), `subtask` is the first of them. */
+	conflicts: Array<{path: string; values: Array<{subtask: string; subtasks: string[]; value: unknown}>; resolution: 'collect' | 'first' | 'last' | 'error'}>;
 	metrics: {
 		wallMs: number;
 		/** Time spent inside attempts, summed over calls. */
 		busyMs: number;
 		/** busyMs / wallMs. */
 		parallelism: number;
-		/** What the plan allows: subtasks per phase, capped by the concurrency. */
+		/** What the plan allows: subtasks per phase, capped by the concurrency, the limiter and the Workers connection cap. */
 		expectedParallelism: number;
 		/** The longest chain of measured subtask durations. */
 		criticalPathMs: number;
+		/** The ids on that chain, in run order. */
+		criticalPath: string[];
 		/** Topological levels, as ids. */
 		phases: string[][];
 		maxInFlight: number;
@@ -345,7 +348,7 @@ export interface SectionResult {
 	usage: Usage;
 	warnings: Array<{code: string; message: string}>;
 	/** The extra call of `merge: { synthesize }`. */
-	synthesis?: {status: 'ok' | 'failed'; text: string | null; error: ErrorData | null; missing: string[]; attempts: Attempt[]; usage: CallUsage};
+	synthesis?: {status: 'ok' | 'failed' | 'cancelled'; text: string | null; error: ErrorData | null; missing: string[]; attempts: Attempt[]; usage: CallUsage};
 }
 
 /**
