@@ -120,10 +120,27 @@ function encode(value) {
 
 const classes = {TypeError, RangeError, Error};
 
+// A panic in the core is a bug. The module is built with panic=unwind, so the call
+// that hit the panic rejects (or throws) wasm-bindgen's PanicError and the module
+// stays usable. A trap the core cannot unwind from (out of memory, stack overflow)
+// terminates the instance, and every later call throws "Module terminated".
+// NOTE: calls pending when the instance terminates are not settled.
+function isInternalFailure(raw) {
+	return raw.name === 'PanicError'
+		|| (typeof WebAssembly === 'object' && raw instanceof WebAssembly.RuntimeError)
+		|| raw.message === 'Module terminated';
+}
+
+function internalError(raw) {
+	const error = new Error(`parallel-task-executor failed internally (${raw.message}); this is a bug in the library, so please report it with the options of the call`, {cause: raw});
+	error.code = 'INTERNAL_ERROR';
+	return error;
+}
+
 // Builds an Error from the plain object the core rejects with.
 function toError(raw) {
 	if (raw instanceof Error) {
-		return raw;
+		return isInternalFailure(raw) ? internalError(raw) : raw;
 	}
 
 	if (raw === null || typeof raw !== 'object' || typeof raw.code !== 'string') {
@@ -226,8 +243,11 @@ class Limiter {
 
 /** A limit on open requests shared by every run it is passed to as `limiter`. */
 export function createLimiter(concurrency) {
-	if (typeof concurrency !== 'number') {
-		throw new TypeError(`createLimiter(concurrency): expected a positive integer, got ${typeof concurrency}`);
+	if (typeof concurrency !== 'number' || !Number.isFinite(concurrency)) {
+		const got = typeof concurrency === 'number' ? String(concurrency) : `a ${typeof concurrency === 'bigint' ? 'BigInt' : typeof concurrency}`;
+		const error = new TypeError(`createLimiter(concurrency): expected a positive integer, got ${got}`);
+		error.code = 'INVALID_OPTIONS';
+		throw error;
 	}
 
 	const id = callSync(() => wasm.createLimiter(concurrency));
@@ -262,6 +282,24 @@ export function aggregate(answers, options) {
 	}
 
 	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs)));
+}
+
+/** Checks section options and returns the subtasks with their dependencies and phases, for a durable engine that runs one subtask at a time. */
+export function planSection(options) {
+	const {json, refs} = encode(options);
+	return JSON.parse(callSync(() => wasm.planSection(json, refs)));
+}
+
+/** Runs one subtask (with the run options' retries), its dependencies' outputs given as `{ [id]: text }`, and resolves to its outcome, plain data to store. */
+export function runSubtask(options, id, outputs = {}) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.runSubtask(json, refs, String(id), JSON.stringify(outputs)));
+}
+
+/** Merges stored outcomes (`{ [id]: outcome }` or a list with ids) into the same report as `section`. */
+export function finishSection(options, outcomes) {
+	const {json, refs} = encode(options);
+	return callAsync(() => wasm.finishSection(json, refs, JSON.stringify(outcomes)));
 }
 
 /** Checks vote options and returns the first round and limits, for a durable engine that runs one sample at a time. */

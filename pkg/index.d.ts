@@ -544,6 +544,73 @@ The smallest `k` for `rule: { aheadBy: k }` with voters of the given accuracy to
 */
 export function aheadByFor(options: {accuracy: number; target: number}): number;
 
+/**
+The outcome of one call, as plain data that a durable engine stores (a Workflow step's return value, a Durable Object row, a batch line) and hands back to {@link finishSection} or {@link finishVote}.
+*/
+export interface Outcome {
+	status: 'ok' | 'failed' | 'cancelled';
+	text: string | null;
+	finishReason: string | null;
+	model: string | null;
+	usage: CallUsage | null;
+	error: ErrorData | null;
+	attempts: Attempt[];
+	/** The subtask id, from {@link runSubtask}. */
+	id?: string;
+	/** The sample index, from {@link runSample}. */
+	index?: number;
+}
+
+/** What {@link planSection} returns. */
+export interface SectionPlan {
+	kind: 'section';
+	subtasks: Array<{id: string; dependsOn: string[]; required: boolean; phase: number; key: string}>;
+	phases: string[][];
+	failure: 'fail-fast' | 'settle' | {minSuccesses: number};
+	/** Whether {@link finishSection} makes one more call (`merge: { synthesize }`). */
+	synthesize: boolean;
+}
+
+/**
+Checks section options (cycles, unknown dependencies, every option) and returns the plan for a durable engine that runs one subtask at a time: run a subtask with {@link runSubtask} once every id in its `dependsOn` has an output, and name its step by `key`, which stays the same across replays.
+*/
+export function planSection(options: SectionOptions): SectionPlan;
+
+/**
+Runs one subtask with its dependencies' outputs (`{ [id]: text }`) filled into its `{{id}}` placeholders, with the run options' retries and timeout, and resolves to its outcome. When the engine retries the step itself, pass `maxRetries: 0` so a call is never retried by both.
+*/
+export function runSubtask(options: SectionOptions, id: string, outputs?: Record<string, string>): Promise<Outcome>;
+
+/**
+Merges stored outcomes into the same report as {@link section}, applying the failure policy and the merge. A subtask without an outcome is `skipped` when a dependency did not succeed and `cancelled` otherwise. Times in the report are relative to each call's own step, so `wallMs` and `parallelism` are `null`.
+*/
+export function finishSection(options: SectionOptions, outcomes: Record<string, Outcome> | Outcome[]): Promise<SectionResult>;
+
+/** What {@link planVote} returns. */
+export interface VotePlan {
+	kind: 'vote';
+	rule: string;
+	/** Whether the rule may ask for more samples after the first round. */
+	adaptive: boolean;
+	firstRound: number;
+	maxSamples: number;
+	samples: Array<{index: number; voter: number; voterName: string | null; key: string}>;
+}
+
+/** Checks vote options and returns the first round and limits, for a durable engine that runs one sample at a time. */
+export function planVote(options: VoteOptions): VotePlan;
+
+/** Runs sample `index` (its voter, its seed) with the run options' retries and resolves to its outcome. */
+export function runSample(options: VoteOptions, index: number): Promise<Outcome>;
+
+/**
+Given the stored outcomes in the order they finished and the indexes still running, says whether the vote is settled, which samples to run next (`next`), and which running ones no longer matter (`cancel`).
+*/
+export function evaluateVote(options: VoteOptions, outcomes: Outcome[], pending?: number[]): {settled: boolean; done: boolean; winner: string | null; decided: boolean; next: number[]; cancel: number[]};
+
+/** Tallies stored outcomes into the same result as {@link vote} (judge calls of a `score` rule included). */
+export function finishVote(options: VoteOptions, outcomes: Outcome[]): Promise<VoteResult>;
+
 /** Counts of providers and limiters alive inside the wasm module, for leak checks. */
 export function liveHandles(): {providers: number; limiters: number};
 

@@ -13,7 +13,7 @@ pub const EXCERPT_CHARS: usize = 200;
 /// Whether an HTTP status is worth retrying: timeouts, conflicts, rate limits and
 /// server errors (Anthropic's 529 "overloaded" included).
 pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 425 | 429) || (500..=599).contains(&status)
+    matches!(status, 408 | 409 | 429) || (500..=599).contains(&status)
 }
 
 /// The standard reason phrase of common statuses.

@@ -157,12 +157,26 @@ impl CallRequest {
         CallRequest { messages: vec![Message { role: "user".into(), content: text.into() }], ..Default::default() }
     }
 
-    /// An estimate of the input tokens: about four characters a token, plus a few per
-    /// message for the chat format. Used only to reserve budget.
+    /// An estimate of the input tokens, used only to reserve budget before a call: it
+    /// errs high, counting three ASCII characters a token (English runs about four),
+    /// one token for every other character (CJK text runs about one each), and 8
+    /// tokens per message for the chat format.
     pub fn estimate_input_tokens(&self) -> u64 {
-        let chars: usize = self.messages.iter().map(|m| m.content.chars().count() + 16).sum::<usize>()
-            + self.system.as_ref().map_or(0, |s| s.chars().count() + 16);
-        (chars as u64).div_ceil(4)
+        let texts = self.messages.iter().map(|m| m.content.as_str()).chain(self.system.as_deref());
+        let mut ascii = 0u64;
+        let mut other = 0u64;
+        let mut messages = 0u64;
+        for text in texts {
+            messages += 1;
+            for c in text.chars() {
+                if c.is_ascii() {
+                    ascii += 1;
+                } else {
+                    other += 1;
+                }
+            }
+        }
+        ascii.div_ceil(3) + other + 8 * messages
     }
 }
 

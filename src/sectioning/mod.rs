@@ -1,6 +1,7 @@
 //! Sectioning: subtasks run concurrently (each as soon as its own dependencies
 //! finish), then their outputs are merged.
 
+pub mod external;
 pub mod merge;
 pub mod plan;
 

@@ -187,3 +187,94 @@ pub async fn finish(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Value) ->
         Err(err) => Err(err.with_report(report)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::NoRefs;
+    use crate::schedule::testing::{host, provider_with};
+    use crate::sim::{Action, SimHost, TestRegex};
+
+    fn options(rule: Value) -> VoteOptions {
+        let (_, p) = provider_with(json!({ "seed": 0 }));
+        let mut v = json!({ "provider": p, "prompt": "q", "voters": 3, "extract": "number", "rule": rule });
+        if v["rule"].is_object() {
+            v["maxSamples"] = json!(7);
+        }
+        VoteOptions::decode(&v, &NoRefs, &TestRegex).unwrap()
+    }
+
+    /// Answers by seed, which is the sample index here.
+    fn sim(answers: &'static [&'static str]) -> Rc<SimHost> {
+        SimHost::new(move |r| Action::openai(answers[r.body["seed"].as_u64().unwrap() as usize]))
+    }
+
+    #[test]
+    fn adaptive_vote_tops_up_until_settled() {
+        let opts = options(json!({ "aheadBy": 2 }));
+        let s = sim(&["4", "5", "4", "4", "9", "9", "9"]);
+        let h = host(&s);
+        let mut outcomes = Vec::new();
+        let mut next: Vec<usize> = (0..3).collect();
+        let mut rounds = 0;
+        loop {
+            for i in &next {
+                outcomes.push(s.run(run_sample(h.clone(), &opts, *i)).unwrap());
+            }
+            let e = evaluate(&opts, &Value::Array(outcomes.clone()), &[], &TestRegex).unwrap();
+            rounds += 1;
+            if e["done"].as_bool().unwrap() {
+                assert_eq!(e["winner"], "4");
+                break;
+            }
+            next = e["next"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap() as usize).collect();
+            assert_eq!(next, vec![3], "one more sample can settle a lead of one");
+        }
+        assert_eq!(rounds, 2);
+        let result = s.run(finish(h, &opts, &Value::Array(outcomes))).unwrap();
+        assert_eq!(result["winner"], "4");
+        assert_eq!(result["decided"], true);
+        assert_eq!(result["samples"].as_array().unwrap().len(), 4);
+        assert_eq!(s.records().len(), 4);
+    }
+
+    #[test]
+    fn settled_vote_lists_pending_samples_to_cancel() {
+        let opts = options(json!("plurality"));
+        let done = json!([
+            { "index": 0, "status": "ok", "text": "4" },
+            { "index": 1, "status": "ok", "text": "4" },
+        ]);
+        let e = evaluate(&opts, &done, &[2], &TestRegex).unwrap();
+        assert_eq!(e["settled"], true);
+        assert_eq!(e["cancel"], json!([2]));
+        assert_eq!(e["next"], json!([]));
+    }
+
+    #[test]
+    fn outcomes_must_be_complete_and_unique() {
+        let opts = options(json!("plurality"));
+        let gap = json!([{ "index": 1, "status": "ok", "text": "4" }]);
+        let err = evaluate(&opts, &gap, &[], &TestRegex).unwrap_err();
+        assert!(err.message.contains("sample 0 has no outcome"), "{}", err.message);
+        let twice = json!([{ "index": 0, "status": "ok", "text": "4" }, { "index": 0, "status": "ok", "text": "4" }]);
+        let err = evaluate(&opts, &twice, &[], &TestRegex).unwrap_err();
+        assert!(err.message.contains("appears twice"), "{}", err.message);
+    }
+
+    #[test]
+    fn failed_and_red_flagged_outcomes_are_counted_like_in_process() {
+        let opts = options(json!("plurality"));
+        let s = sim(&["4"]);
+        let outcomes = json!([
+            { "index": 0, "status": "ok", "text": "The answer is 4", "finishReason": "length" },
+            { "index": 1, "status": "failed", "error": { "code": "PROVIDER_ERROR", "message": "HTTP 500", "status": 500, "retryable": true } },
+            { "index": 2, "status": "ok", "text": "42" },
+        ]);
+        let result = s.run(finish(host(&s), &opts, &outcomes)).unwrap();
+        assert_eq!(result["winner"], "42");
+        assert_eq!(result["excluded"], json!({ "length": 1 }));
+        assert_eq!(result["failed"], 1);
+        assert!(s.records().is_empty(), "finishing makes no request");
+    }
+}

@@ -23,7 +23,6 @@ use crate::provider::{CallResponse, FinishReason, Provider};
 use crate::registry;
 use crate::report::{round_ms, CallRecord};
 use crate::schedule::call::{run_call, Label};
-use crate::schedule::cancel::CancelReason;
 use crate::schedule::{check_budget_providers, Run, RunOptions, RUN_OPTIONS};
 use crate::task::Input;
 use crate::transport::{Host, RegexEngine};
@@ -473,12 +472,10 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
         run.events.emit("sample", sample.event_json());
     }
 
-    // Cancel what is still running: dropping the pool aborts each request.
-    let cancelled_any = !pool.is_empty();
+    // Cancel what is still running: dropping the pool aborts each request, stream,
+    // retry sleep and custom function's signal. The run's own token stays unfired,
+    // so a judge phase after the decision still runs.
     drop(pool);
-    if cancelled_any && stop_error.is_none() {
-        run.cancel.cancel(CancelReason::Decided);
-    }
     let at = run.elapsed();
     for s in samples.borrow_mut().iter_mut() {
         if s.status.is_none() {

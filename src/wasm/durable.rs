@@ -56,3 +56,42 @@ pub fn finish_vote(options: &str, refs: Array, outcomes: &str) -> Promise {
     };
     run_async(async move { external::finish(JsHost::new(), &opts, &outcomes).await })
 }
+
+fn section_options(options: &str, refs: &Array) -> Result<crate::sectioning::SectionOptions, JsValue> {
+    let options = parse(options, "options")?;
+    crate::sectioning::SectionOptions::decode(&options, &Refs(refs.clone())).map_err(error_to_js)
+}
+
+/// `planSection(options)`: the subtasks, dependencies and phases, as JSON text.
+#[wasm_bindgen(js_name = planSection)]
+pub fn plan_section(options: &str, refs: Array) -> Result<String, JsValue> {
+    Ok(crate::sectioning::external::plan(&section_options(options, &refs)?).to_string())
+}
+
+/// `runSubtask(options, id, outputs)`: resolves to the subtask's outcome as JSON text.
+#[wasm_bindgen(js_name = runSubtask)]
+pub fn run_subtask(options: &str, refs: Array, id: String, outputs: &str) -> Promise {
+    let opts = match section_options(options, &refs) {
+        Ok(o) => o,
+        Err(e) => return Promise::reject(&e),
+    };
+    let outputs = match parse(outputs, "outputs") {
+        Ok(v) => v,
+        Err(e) => return Promise::reject(&e),
+    };
+    run_async(async move { crate::sectioning::external::run_subtask(JsHost::new(), &opts, &id, &outputs).await })
+}
+
+/// `finishSection(options, outcomes)`: resolves to the merged report as JSON text.
+#[wasm_bindgen(js_name = finishSection)]
+pub fn finish_section(options: &str, refs: Array, outcomes: &str) -> Promise {
+    let opts = match section_options(options, &refs) {
+        Ok(o) => o,
+        Err(e) => return Promise::reject(&e),
+    };
+    let outcomes = match parse(outcomes, "outcomes") {
+        Ok(v) => v,
+        Err(e) => return Promise::reject(&e),
+    };
+    run_async(async move { crate::sectioning::external::finish(JsHost::new(), &opts, &outcomes).await })
+}
