@@ -247,6 +247,7 @@ export function createLimiter(concurrency) {
 		const got = typeof concurrency === 'number' ? String(concurrency) : `a ${typeof concurrency === 'bigint' ? 'BigInt' : typeof concurrency}`;
 		const error = new TypeError(`createLimiter(concurrency): expected a positive integer, got ${got}`);
 		error.code = 'INVALID_OPTIONS';
+		error.path = 'createLimiter(concurrency)';
 		throw error;
 	}
 
@@ -336,3 +337,4 @@ export function aheadByFor(options) {
 export function liveHandles() {
 	return JSON.parse(wasm.liveHandles());
 }
+

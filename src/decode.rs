@@ -286,7 +286,8 @@ pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 pub fn integer(path: &str, value: &Value, min: i64, max: i64) -> Result<i64> {
     if let Some((kind, payload)) = marker(value) {
         if kind == "bigint" {
-            return Err(Error::range_error(
+            // A BigInt is a value of the wrong type, as `new Array(3n)` is in JavaScript.
+            return Err(Error::type_error(
                 path,
                 format!(
                     "the BigInt {}n is not supported; pass a number no larger than Number.MAX_SAFE_INTEGER",

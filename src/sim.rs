@@ -103,10 +103,14 @@ pub struct Record {
     pub seq: usize,
     /// The URL.
     pub url: String,
+    /// The HTTP method.
+    pub method: &'static str,
     /// Headers as sent.
     pub headers: Vec<(String, String)>,
-    /// The parsed JSON body.
+    /// The parsed JSON body, or `null` when the body is not JSON.
     pub body: Value,
+    /// The body as sent.
+    pub body_text: String,
     /// Virtual time of arrival.
     pub at: f64,
     /// When the response finished or the client dropped it.
@@ -392,8 +396,10 @@ impl Host for SimHandle {
                 let record = Record {
                     seq,
                     url: request.url.clone(),
+                    method: request.method,
                     headers: request.headers.clone(),
                     body: serde_json::from_str(&request.body).unwrap_or(Value::Null),
+                    body_text: request.body.clone(),
                     at: s.now,
                     closed_at: None,
                     aborted: false,

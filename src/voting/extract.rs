@@ -354,8 +354,10 @@ fn numbers_in(text: &str) -> Vec<Found> {
             i += 1;
             continue;
         }
-        // Skip digits glued to letters, as in "gpt4" or "x2".
+        // Skip digits glued to letters, as in "gpt4", "x2" or "v.2". The first step
+        // always advances, because a number may start with a point.
         if i > 0 && chars[i - 1].1.is_alphabetic() {
+            i += 1;
             while i < chars.len() && (chars[i].1.is_ascii_digit() || chars[i].1.is_alphabetic()) {
                 i += 1;
             }
@@ -667,6 +669,7 @@ mod tests {
             ("Between 3-4 hours, so 4", "4"),
             ("1e3", "1000"),
             ("Using gpt4 the result is 7", "7"),
+            ("Use v.2 for 3", "3"),
             ("-0.0", "0"),
             ("It is four.", "4"),
             ("twenty-one", "21"),
@@ -686,7 +689,7 @@ mod tests {
         ] {
             assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
         }
-        for text in ["no digits here", "No one knows", "I can't say", ""] {
+        for text in ["no digits here", "No one knows", "I can't say", "", "x.5", "build v.2."] {
             assert_eq!(find_number(text), None, "{text:?}");
         }
     }

@@ -2,9 +2,16 @@
 
 use std::cmp::Ordering;
 
+/// Zeros past which a number is written in scientific form instead of positionally.
+const MAX_PADDING_ZEROS: i64 = 400;
+
 /// The shortest decimal form of a number written as text: `"42.0"` → `"42"`,
 /// `"0.50"` → `"0.5"`, `"1e3"` → `"1000"`, `"-0"` → `"0"`. The digits are kept exactly,
-/// so integers beyond 2^53 are not rounded. Returns `None` if `text` is not a number.
+/// so integers beyond 2^53 are not rounded. A number that would need more than 400
+/// zeros of padding is written as `d.ddde±x` (`"1e500"` stays `"1e500"`), so the form
+/// is always a fixed point and never needs more memory than the input. Returns
+/// `None` if `text` is not a number, or if its exponent, as given or as written in
+/// scientific form, does not fit in an `i32`.
 pub fn canonical_decimal(text: &str) -> Option<String> {
     let text = text.trim();
     let (negative, rest) = match text.as_bytes().first()? {
@@ -26,34 +33,40 @@ pub fn canonical_decimal(text: &str) -> Option<String> {
     if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if exponent.abs() > 400 {
-        // Too far to write out; keep the float's shortest form.
-        let value: f64 = text.parse().ok()?;
-        return Some(format!("{value}"));
+    // The value is 0.DIGITS × 10^point once leading and trailing zeros are gone.
+    let all_digits = format!("{int_part}{frac_part}");
+    let leading = all_digits.len() - all_digits.trim_start_matches('0').len();
+    let digits = all_digits[leading..].trim_end_matches('0');
+    if digits.is_empty() {
+        return Some("0".into());
     }
-    let digits: String = format!("{int_part}{frac_part}");
-    let point = int_part.len() as i32 + exponent;
-    let (mut int_digits, mut frac_digits) = if point <= 0 {
-        (String::new(), format!("{}{}", "0".repeat((-point) as usize), digits))
-    } else if point as usize >= digits.len() {
-        (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
-    } else {
-        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
-    };
-    let trimmed = int_digits.trim_start_matches('0').to_string();
-    int_digits = if trimmed.is_empty() { "0".into() } else { trimmed };
-    while frac_digits.ends_with('0') {
-        frac_digits.pop();
-    }
-    let zero = int_digits == "0" && frac_digits.is_empty();
+    let point = int_part.len() as i64 + i64::from(exponent) - leading as i64;
+    let len = digits.len() as i64;
+    let padding = (-point).max(point - len).max(0);
     let mut out = String::new();
-    if negative && !zero {
+    if negative {
         out.push('-');
     }
-    out.push_str(&int_digits);
-    if !frac_digits.is_empty() {
+    if padding > MAX_PADDING_ZEROS {
+        // The written exponent must fit in an i32 too, or the output would not parse.
+        let written = i32::try_from(point - 1).ok()?;
+        out.push_str(&digits[..1]);
+        if len > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push_str(&format!("e{written}"));
+    } else if point <= 0 {
+        out.push_str("0.");
+        out.push_str(&"0".repeat((-point) as usize));
+        out.push_str(digits);
+    } else if point >= len {
+        out.push_str(digits);
+        out.push_str(&"0".repeat((point - len) as usize));
+    } else {
+        out.push_str(&digits[..point as usize]);
         out.push('.');
-        out.push_str(&frac_digits);
+        out.push_str(&digits[point as usize..]);
     }
     Some(out)
 }
@@ -125,13 +138,15 @@ pub struct Ratio {
     approx: f64,
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
+/// The greatest common divisor, at least 1. Works on magnitudes, so `i128::MIN`
+/// does not overflow; a divisor too large for an `i128` is reported as 1, which
+/// leaves a fraction unreduced but exact.
+fn gcd(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
     while b != 0 {
         (a, b) = (b, a % b);
     }
-    a.max(1)
+    i128::try_from(a).unwrap_or(1).max(1)
 }
 
 impl Ratio {
@@ -202,7 +217,10 @@ impl Ratio {
 
     /// Difference.
     pub fn sub(self, other: Ratio) -> Ratio {
-        self.add(Ratio { num: -other.num, den: other.den, inexact: other.inexact, approx: -other.approx })
+        match other.num.checked_neg() {
+            Some(num) => self.add(Ratio { num, den: other.den, inexact: other.inexact, approx: -other.approx }),
+            None => Ratio::inexact(self.to_f64() - other.to_f64()),
+        }
     }
 
     /// Product.
@@ -228,7 +246,10 @@ impl Ratio {
             Ratio::inexact(1.0 / other.approx)
         } else {
             let sign = other.num.signum();
-            Ratio { num: other.den * sign, den: other.num.abs(), inexact: false, approx: 1.0 / other.to_f64() }
+            match other.num.checked_abs() {
+                Some(den) => Ratio { num: other.den * sign, den, inexact: false, approx: 1.0 / other.to_f64() },
+                None => Ratio::inexact(1.0 / other.to_f64()),
+            }
         };
         Some(self.mul(inv))
     }
@@ -282,12 +303,21 @@ mod tests {
             ("5.", "5"),
             ("+7", "7"),
             ("12815844532926915242", "12815844532926915242"),
+            ("1e500", "1e500"),
+            ("-12.50e-500", "-1.25e-499"),
+            ("0e-2147483648", "0"),
+            ("1e-2147483648", "1e-2147483648"),
         ] {
             assert_eq!(canonical_decimal(input).as_deref(), Some(want), "{input}");
         }
         assert_eq!(canonical_decimal("abc"), None);
         assert_eq!(canonical_decimal("."), None);
         assert_eq!(canonical_decimal("1.2.3"), None);
+        assert_eq!(canonical_decimal("1e2147483648"), None);
+        let tiny = format!("0.{}1", "0".repeat(400));
+        assert_eq!(canonical_decimal("0.001e-398"), Some(tiny.clone()));
+        assert_eq!(canonical_decimal(&tiny), Some(tiny));
+        assert_eq!(canonical_decimal("0.001e-399").as_deref(), Some("1e-402"));
     }
 
     #[test]

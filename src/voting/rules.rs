@@ -101,11 +101,13 @@ impl Rule {
                     }
                     "firstTo" => {
                         let o = Obj::new(path, value, &["firstTo"])?;
-                        Ok(Rule::FirstTo(Ratio::from_f64(o.number("firstTo", 1.0, 1e6)?.expect("the key is present"))))
+                        let k = o.number("firstTo", 1.0, 1e6)?.ok_or_else(|| Error::type_error("rule.firstTo", "is required; pass the number of votes an answer needs to win"))?;
+                        Ok(Rule::FirstTo(Ratio::from_f64(k)))
                     }
                     "aheadBy" => {
                         let o = Obj::new(path, value, &["aheadBy"])?;
-                        Ok(Rule::AheadBy(Ratio::from_f64(o.number("aheadBy", 1.0, 1e6)?.expect("the key is present"))))
+                        let k = o.number("aheadBy", 1.0, 1e6)?.ok_or_else(|| Error::type_error("rule.aheadBy", "is required; pass the lead in votes an answer needs to win"))?;
+                        Ok(Rule::AheadBy(Ratio::from_f64(k)))
                     }
                     "threshold" | "of" => {
                         let o = Obj::new(path, value, &["threshold", "of"])?;
@@ -122,7 +124,7 @@ impl Rule {
                     }
                     "score" => {
                         let o = Obj::new(path, value, &["score"])?;
-                        let s = o.get("score").expect("the key is present");
+                        let s = o.get("score").ok_or_else(|| Error::type_error("rule.score", "is required; pass { criteria, passScore }"))?;
                         let so = Obj::new("rule.score", s, &["criteria", "passScore"])?;
                         let criteria_value = match (so.get("criteria"), top_criteria) {
                             (Some(_), Some(_)) => return Err(Error::type_error("criteria", "is set both here and in rule.score.criteria; keep one")),

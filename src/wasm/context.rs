@@ -24,6 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -87,7 +88,13 @@ fn retire(id: u64) {
 /// Creates the promise that wakes the run's task, from within the run's own poll.
 fn arm(id: u64) {
     let mut resolve = None;
-    let promise = Promise::new(&mut |resolve_fn, _reject| resolve = Some(resolve_fn));
+    // Promise::new runs the executor at once, so nothing can observe `resolve` half-set
+    // if it panicked.
+    let mut slot = AssertUnwindSafe(&mut resolve);
+    let promise = Promise::new(&mut move |resolve_fn, _reject| {
+        let target: &mut Option<Function> = &mut slot;
+        *target = Some(resolve_fn);
+    });
     let continuation = Closure::once_into_js(move |_: JsValue| {
         let task = SLOTS.with(|slots| slots.borrow_mut().get_mut(&id).and_then(|slot| slot.task.take()));
         if let Some(task) = task {

