@@ -627,7 +627,9 @@ export type ErrorCode =
 	| 'TIE'
 	| 'MERGE_CONFLICT'
 	| 'RETRY_AFTER_TOO_LONG'
-	| 'PROVIDER_ERROR';
+	| 'PROVIDER_ERROR'
+	/** A bug in the library: a call hit an internal panic. Only that call fails; the module stays usable. */
+	| 'INTERNAL_ERROR';
 
 /**
 The shape of every rejection: an `Error` (a `TypeError` or `RangeError` for bad options) with a stable `code` and the partial result in `report`. An `ABORTED` error has `name === "AbortError"` and the signal's reason as `cause`.

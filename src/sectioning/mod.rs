@@ -87,9 +87,12 @@ impl SectionOptions {
             Some(Value::String(s)) if s == "settle" => Failure::Settle,
             Some(v @ Value::Object(_)) => {
                 let fo = Obj::new("failure", v, &["minSuccesses"])?;
-                let n = fo.integer("minSuccesses", 1, decode::MAX_SAFE_INTEGER)?.ok_or_else(|| {
+                let n = fo.integer("minSuccesses", -decode::MAX_SAFE_INTEGER, decode::MAX_SAFE_INTEGER)?.ok_or_else(|| {
                     Error::type_error("failure.minSuccesses", "is required; pass the number of subtasks that must succeed")
                 })?;
+                if n < 1 {
+                    return Err(Error::range_error("failure.minSuccesses", format!("is {n}; pass at least 1 (with no minimum, use failure: \"settle\")")));
+                }
                 let required = plan.subtasks.iter().filter(|s| s.required).count();
                 if n as usize > required {
                     return Err(Error::range_error(

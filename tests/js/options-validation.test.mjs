@@ -108,7 +108,7 @@ function cases() {
     ["unknown merge", () => section({ provider: p, subtasks: one, merge: "concat" }), TYPE, "merge", /"ordered", "keyed", "json"/],
     ["unknown conflict policy", () => section({ provider: p, subtasks: one, merge: "json", conflicts: "newest" }), TYPE, "conflicts", /"collect", "first", "last" or "error"/],
     ["unknown failure policy", () => section({ provider: p, subtasks: one, failure: "ignore" }), TYPE, "failure", /"fail-fast", "settle" or \{ minSuccesses \}/],
-    ["zero minSuccesses", () => section({ provider: p, subtasks: one, failure: { minSuccesses: 0 } }), RANGE, "failure.minSuccesses", /integer from 1/],
+    ["zero minSuccesses", () => section({ provider: p, subtasks: one, failure: { minSuccesses: 0 } }), RANGE, "failure.minSuccesses", /pass at least 1/],
     ["minSuccesses above the count", () => section({ provider: p, subtasks: one, failure: { minSuccesses: 2 } }), RANGE, "failure.minSuccesses", /only 1 subtasks.*lower it/],
     ["synthesize without a prompt", () => section({ provider: p, subtasks: one, merge: { synthesize: {} } }), TYPE, "merge.synthesize.prompt", /is required/],
 
