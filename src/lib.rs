@@ -21,6 +21,7 @@
 
 pub mod complete;
 pub mod decode;
+pub mod jsonout;
 pub mod jsontext;
 pub mod outcome;
 pub mod error;

@@ -36,6 +36,9 @@ pub fn plan(opts: &VoteOptions) -> Value {
         "firstRound": opts.first_round,
         "maxSamples": opts.max_samples,
         "samples": samples,
+        // A judge scores each distinct answer once, so at most one call per sample.
+        "finishCalls": if matches!(opts.scoring, Some(super::Scoring::Judge { .. })) { opts.max_samples } else { 0 },
+        "retry": crate::sectioning::external::retry_json(&opts.run.retry),
     })
 }
 
@@ -150,6 +153,11 @@ pub fn evaluate(opts: &VoteOptions, outcomes: &Value, pending: &[usize], regex: 
 /// The vote's result from every stored outcome, judged and tallied by the same code
 /// as an in-process `vote`.
 pub async fn finish(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Value) -> Result<Value> {
+    finish_report(host, opts, outcomes).await.map(super::VoteReport::into_value)
+}
+
+/// [`finish`], keeping the samples apart (see [`super::VoteReport`]).
+pub async fn finish_report(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Value) -> Result<super::VoteReport> {
     let samples = samples_from(opts, outcomes, &[], host.regex())?;
     let run = Run::start(host, &opts.run, 1);
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -162,7 +170,7 @@ pub async fn finish(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Value) ->
         all_weight: samples.iter().fold(Ratio::ZERO, |a, s| a.add(s.weight)),
         max_weight: opts.max_weight(),
     });
-    let mut report = result::report_json(&verdict, &samples, &opts.rule, opts.tie, &candidates);
+    let mut report = result::report_head(&verdict, &samples, &opts.rule, opts.tie, &candidates);
     let mut usage = crate::provider::Usage::default();
     for s in &samples {
         usage.add(&s.record.borrow().usage);
@@ -182,9 +190,11 @@ pub async fn finish(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Value) ->
     });
     report["warnings"] = Value::Array(run.events.warnings());
     run.finish();
-    match result::final_error(&verdict, &samples, &opts.rule, opts.tie) {
+    let outcome = result::final_error(&verdict, &samples, &opts.rule, opts.tie);
+    let report = super::VoteReport { head: report, samples };
+    match outcome {
         Ok(()) => Ok(report),
-        Err(err) => Err(err.with_report(report)),
+        Err(err) => Err(err.with_report(report.into_value())),
     }
 }
 
@@ -236,6 +246,15 @@ mod tests {
         assert_eq!(result["decided"], true);
         assert_eq!(result["samples"].as_array().unwrap().len(), 4);
         assert_eq!(s.records().len(), 4);
+    }
+
+    #[test]
+    fn plan_gives_retry_settings_and_finishing_calls() {
+        let opts = options(json!({ "aheadBy": 2 }));
+        let p = plan(&opts);
+        assert_eq!(p["finishCalls"], 0, "no judge, so finishing makes no call");
+        assert_eq!(p["retry"]["maxRetries"], 2);
+        assert_eq!(p["retry"]["baseDelayMs"], 500.0);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 
 use crate::decode::{self, Obj, RefTable};
@@ -353,12 +354,12 @@ impl VoteOptions {
         })
     }
 
-    fn voter_of(&self, index: usize) -> (usize, &Voter) {
+    pub(crate) fn voter_of(&self, index: usize) -> (usize, &Voter) {
         let v = index % self.voters.len();
         (v, &self.voters[v])
     }
 
-    fn request_for(&self, index: usize) -> (Rc<Provider>, crate::provider::CallRequest) {
+    pub(crate) fn request_for(&self, index: usize) -> (Rc<Provider>, crate::provider::CallRequest) {
         let (_, voter) = self.voter_of(index);
         let provider = voter.provider.clone().or_else(|| self.provider.clone()).expect("checked when decoding");
         let input = voter.input.as_ref().or(self.input.as_ref()).expect("checked when decoding");
@@ -381,16 +382,50 @@ impl VoteOptions {
     }
 }
 
+/// A vote's result, with its samples kept apart until it is written: a report with
+/// many samples is written straight to JSON text instead of building a value for
+/// each sample.
+pub struct VoteReport {
+    /// Every field but `samples`.
+    pub head: Value,
+    /// Every sample, in index order.
+    pub samples: Vec<Sample>,
+}
+
+impl VoteReport {
+    /// The whole result as a value.
+    pub fn into_value(self) -> Value {
+        let mut value = self.head;
+        value["samples"] = Value::Array(self.samples.iter().map(Sample::to_json).collect());
+        value
+    }
+
+    /// The whole result as JSON text.
+    pub fn to_text(&self) -> String {
+        crate::jsonout::with_raw_field(&self.head, "samples", &result::samples_text(&self.samples))
+    }
+}
+
 /// Runs `vote(options)`.
 pub async fn vote(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> Result<Value> {
+    vote_text(host, options, refs).await.map(|text| serde_json::from_str(&text).expect("a report is valid JSON"))
+}
+
+/// Runs `vote(options)` and writes the result as JSON text.
+pub async fn vote_text(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> Result<String> {
     let opts = Rc::new(VoteOptions::decode(options, refs, host.regex())?);
-    run_vote(host, opts).await
+    run_vote_report(host, opts).await.map(|r| r.to_text())
 }
 
 type SampleFuture = futures_util::future::LocalBoxFuture<'static, (usize, Result<CallResponse>)>;
 
 /// Runs a decoded vote.
 pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value> {
+    run_vote_report(host, opts).await.map(VoteReport::into_value)
+}
+
+/// Runs a decoded vote, keeping its samples apart (see [`VoteReport`]).
+pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<VoteReport> {
     let run = Run::start(host.clone(), &opts.run, opts.first_round);
     run.events.emit(
         "run-start",
@@ -431,6 +466,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
 
     draw(opts.first_round, round, &mut pool, &mut rounds);
     let mut decision: Option<Value> = None;
+    let mut finished_count = 0usize;
     let mut stop_error: Option<Error> = None;
     let regex = host.regex();
     loop {
@@ -456,7 +492,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
             }
             break;
         }
-        let (index, result) = match run.guard(pool.next()).await {
+        let first = match run.guard(pool.next()).await {
             Ok(Some(done)) => done,
             Ok(None) => break,
             Err(reason) => {
@@ -464,12 +500,22 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
                 break;
             }
         };
-        let mut all = samples.borrow_mut();
-        let finished = all.iter().filter(|s| s.status.is_some()).count();
-        let sample = &mut all[index];
-        sample.finish(result, &opts, regex);
-        sample.order = Some(finished);
-        run.events.emit("sample", sample.event_json());
+        // Take every other sample that has already finished before evaluating again:
+        // evaluating is linear in the samples, so once per completion would make a
+        // large vote quadratic. Polling here cannot lose a wake-up, because the next
+        // turn of the loop polls the pool again with this task's waker.
+        let mut finished_now = vec![first];
+        while let Some(Some(done)) = pool.next().now_or_never() {
+            finished_now.push(done);
+        }
+        for (index, result) in finished_now {
+            let mut all = samples.borrow_mut();
+            let sample = &mut all[index];
+            sample.finish(result, &opts, regex);
+            sample.order = Some(finished_count);
+            finished_count += 1;
+            run.events.emit("sample", sample.event_json());
+        }
     }
 
     // Cancel what is still running: dropping the pool aborts each request, stream,
@@ -504,7 +550,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
         all_weight: sample_list.iter().fold(Ratio::ZERO, |a, s| a.add(s.weight)),
         max_weight: opts.max_weight(),
     });
-    let mut report = result::report_json(&verdict, &sample_list, &opts.rule, opts.tie, &candidates);
+    let mut report = result::report_head(&verdict, &sample_list, &opts.rule, opts.tie, &candidates);
     report["runId"] = json!(run.id);
     report["rounds"] = json!(rounds.len());
     report["roundDetails"] = Value::Array(rounds);
@@ -526,6 +572,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
     } else {
         result::final_error(&verdict, &sample_list, &opts.rule, opts.tie)
     };
+    let report = VoteReport { head: report, samples: sample_list };
     match outcome {
         Ok(()) => {
             run.end_event("ok");
@@ -535,7 +582,7 @@ pub async fn run_vote(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Result<Value
         Err(err) => {
             run.end_event(err.code.as_str());
             run.finish();
-            Err(err.with_report(report))
+            Err(err.with_report(report.into_value()))
         }
     }
 }
@@ -647,6 +694,11 @@ async fn score_candidates(
 
 /// Runs `aggregate(answers, options)`: the same rules on answers the caller has.
 pub fn aggregate(answers: &Value, options: &Value, refs: &dyn RefTable, regex: &dyn RegexEngine) -> Result<Value> {
+    aggregate_report(answers, options, refs, regex).map(VoteReport::into_value)
+}
+
+/// Runs `aggregate(answers, options)`, keeping the samples apart (see [`VoteReport`]).
+pub fn aggregate_report(answers: &Value, options: &Value, refs: &dyn RefTable, regex: &dyn RegexEngine) -> Result<VoteReport> {
     let empty = Value::Object(Default::default());
     let options = if options.is_null() { &empty } else { options };
     let o = Obj::new("", options, &["extract", "choices", "rule", "tie", "criteria", "similarity", "redFlags"])?;
@@ -691,14 +743,16 @@ pub fn aggregate(answers: &Value, options: &Value, refs: &dyn RefTable, regex: &
         all_weight,
         max_weight,
     });
-    let mut report = result::report_json(&verdict, &samples, &rule, tie, &candidates);
+    let mut report = result::report_head(&verdict, &samples, &rule, tie, &candidates);
     report["usage"] = Value::Null;
     report["rounds"] = json!(if samples.is_empty() { 0 } else { 1 });
     report["decision"] = Value::Null;
     report["metrics"] = Value::Null;
     report["warnings"] = json!([]);
-    match result::final_error(&verdict, &samples, &rule, tie) {
+    let outcome = result::final_error(&verdict, &samples, &rule, tie);
+    let report = VoteReport { head: report, samples };
+    match outcome {
         Ok(()) => Ok(report),
-        Err(err) => Err(err.with_report(report)),
+        Err(err) => Err(err.with_report(report.into_value())),
     }
 }

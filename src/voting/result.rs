@@ -250,7 +250,7 @@ impl Sample {
         Ok(s)
     }
 
-    /// The sample as report data.
+    /// The sample as report data. [`Sample::write_json`] writes the same as text.
     pub fn to_json(&self) -> Value {
         let rec = self.record.borrow();
         json!({
@@ -271,6 +271,62 @@ impl Sample {
             "startedMs": rec.started_ms().map(round_ms),
             "finishedMs": rec.finished_ms().map(round_ms),
         })
+    }
+
+    /// Appends the same object as [`Sample::to_json`] as JSON text, without building
+    /// a `Value` for it.
+    pub fn write_json(&self, out: &mut String) {
+        use crate::jsonout::{integer, key, number, opt_string, string, value};
+        let rec = self.record.borrow();
+        out.push('{');
+        key(out, "index", true);
+        integer(out, self.index);
+        key(out, "voter", false);
+        integer(out, self.voter_index);
+        key(out, "voterName", false);
+        opt_string(out, self.voter_name.as_deref());
+        key(out, "weight", false);
+        number(out, self.weight_f64);
+        key(out, "status", false);
+        string(out, self.status.as_ref().unwrap_or(&SampleStatus::Cancelled).as_str());
+        key(out, "text", false);
+        opt_string(out, self.text.as_deref());
+        key(out, "answer", false);
+        opt_string(out, self.answer.as_ref().map(|a| a.display.as_str()));
+        key(out, "value", false);
+        value(out, self.answer.as_ref().map_or(&Value::Null, |a| &a.value));
+        key(out, "reason", false);
+        opt_string(out, self.reason.as_deref());
+        key(out, "error", false);
+        match &self.error {
+            Some(e) => out.push_str(&e.to_json().to_string()),
+            None => out.push_str("null"),
+        }
+        key(out, "finishReason", false);
+        opt_string(out, self.finish_reason.as_deref());
+        key(out, "usage", false);
+        if rec.attempts.is_empty() {
+            out.push_str("null");
+        } else {
+            out.push_str(&usage_json(&rec).to_string());
+        }
+        key(out, "attempts", false);
+        if rec.attempts.is_empty() {
+            out.push_str("[]");
+        } else {
+            out.push_str(&rec.attempts_json().to_string());
+        }
+        key(out, "startedMs", false);
+        match rec.started_ms() {
+            Some(t) => number(out, round_ms(t)),
+            None => out.push_str("null"),
+        }
+        key(out, "finishedMs", false);
+        match rec.finished_ms() {
+            Some(t) => number(out, round_ms(t)),
+            None => out.push_str("null"),
+        }
+        out.push('}');
     }
 
     /// The `sample` event.
@@ -386,17 +442,21 @@ impl Verdict {
 /// Evaluates the samples under a rule.
 pub fn verdict(rule: &Rule, extract: &Extract, samples: &[Sample], candidates: &[Candidate], similarity: Option<f64>, is_final: bool, outlook: Outlook) -> Verdict {
     let groups = candidate_groups(extract, samples, similarity);
-    let mut votes: Vec<Vote> = Vec::new();
+    let mut votes: Vec<Vote> = Vec::with_capacity(samples.len());
     for g in &groups {
+        // One shared copy per answer: a vote only points at it.
+        let key: Rc<str> = Rc::from(g.key.as_str());
+        let display: Rc<str> = Rc::from(g.display.as_str());
+        let value = Rc::new(g.value.clone());
         for &i in &g.samples {
             let s = &samples[i];
             votes.push(Vote {
                 sample: s.index,
                 voter: s.voter_index,
                 order: s.order.unwrap_or(s.index),
-                key: g.key.clone(),
-                display: g.display.clone(),
-                value: g.value.clone(),
+                key: key.clone(),
+                display: display.clone(),
+                value: value.clone(),
                 weight: s.weight,
             });
         }
@@ -464,6 +524,27 @@ fn tied_top(verdict: &Verdict, rule: &Rule) -> Vec<usize> {
 
 /// The report every caller sees.
 pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TiePolicy, candidates: &[Candidate]) -> Value {
+    let mut report = report_head(verdict, samples, rule, tie, candidates);
+    report["samples"] = Value::Array(samples.iter().map(Sample::to_json).collect());
+    report
+}
+
+/// Writes `samples` as a JSON array.
+pub fn samples_text(samples: &[Sample]) -> String {
+    let mut out = String::with_capacity(samples.len() * 256 + 2);
+    out.push('[');
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        s.write_json(&mut out);
+    }
+    out.push(']');
+    out
+}
+
+/// The report without its `samples`, which [`samples_text`] writes.
+pub fn report_head(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TiePolicy, candidates: &[Candidate]) -> Value {
     let e = &verdict.evaluation;
     let mut winner = e.winner;
     let mut decided = e.decided;
@@ -562,7 +643,6 @@ pub fn report_json(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         "excluded": excluded,
         "margin": margin.map(|m| (m.to_f64() * 1e9).round() / 1e9),
         "agreement": agreement,
-        "samples": samples.iter().map(Sample::to_json).collect::<Vec<_>>(),
         "scores": scores,
     })
 }
@@ -601,4 +681,30 @@ pub fn final_error(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         return Err(err);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+    use crate::report::{Attempt, Status};
+
+    #[test]
+    fn written_sample_equals_its_value() {
+        let voter = super::super::Voter { name: Some("v\"1".into()), input: None, system: None, provider: None, temperature: None, weight: Ratio::from_f64(0.5), weight_f64: 0.5 };
+        let mut record = CallRecord::default();
+        record.attempts.push(Attempt { status: Some(Status::Failed), error: Some(Error::new(Code::ProviderError, "x")), started_ms: 1.25, finished_ms: Some(3.0) });
+        record.attempts.push(Attempt { status: Some(Status::Ok), error: None, started_ms: 4.0, finished_ms: Some(9.5) });
+        let mut s = Sample::new(3, 1, &voter, Rc::new(RefCell::new(record)));
+        s.status = Some(SampleStatus::Ok);
+        s.text = Some("The answer is \"42\"\n".into());
+        s.answer = Some(Answer { key: "42".into(), display: "42".into(), value: serde_json::json!(42.0) });
+        s.finish_reason = Some("stop".into());
+        let mut text = String::new();
+        s.write_json(&mut text);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, s.to_json());
+        let empty = Sample::new(0, 0, &voter, Rc::new(RefCell::new(CallRecord::default())));
+        let parsed: Value = serde_json::from_str(&samples_text(&[empty.clone(), empty.clone()])).unwrap();
+        assert_eq!(parsed, Value::Array(vec![empty.to_json(), empty.to_json()]));
+    }
 }

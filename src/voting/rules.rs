@@ -3,6 +3,7 @@
 //! adaptive rule should draw.
 
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -192,12 +193,12 @@ pub struct Vote {
     /// Its place in the order the votes were cast: completion order in `vote`, input
     /// order in `aggregate`. Only the sequential rules (`firstTo`, `aheadBy`) use it.
     pub order: usize,
-    /// The canonical answer.
-    pub key: String,
+    /// The canonical answer, shared by every vote for it.
+    pub key: Rc<str>,
     /// The answer as shown.
-    pub display: String,
+    pub display: Rc<str>,
     /// The parsed value.
-    pub value: Value,
+    pub value: Rc<Value>,
     /// The voter's weight.
     pub weight: Ratio,
 }
@@ -237,16 +238,16 @@ pub fn sort_tally(entries: &mut [Entry]) {
 pub fn tally(votes: &[Vote]) -> Vec<Entry> {
     let mut entries: Vec<Entry> = Vec::new();
     for v in votes {
-        match entries.iter_mut().find(|e| e.key == v.key) {
+        match entries.iter_mut().find(|e| e.key.as_str() == &*v.key) {
             Some(e) => {
                 e.votes = e.votes.add(v.weight);
                 e.voters.push(v.sample);
                 e.precedence = e.precedence.min(v.precedence());
             }
             None => entries.push(Entry {
-                key: v.key.clone(),
-                display: v.display.clone(),
-                value: v.value.clone(),
+                key: v.key.to_string(),
+                display: v.display.to_string(),
+                value: (*v.value).clone(),
                 votes: v.weight,
                 voters: vec![v.sample],
                 precedence: v.precedence(),
@@ -403,15 +404,15 @@ fn samples_for(needed: Ratio, max_weight: Ratio) -> usize {
 fn first_to_reach(votes: &[Vote], reached: impl Fn(Ratio, Ratio) -> bool) -> Option<String> {
     let mut ordered: Vec<&Vote> = votes.iter().collect();
     ordered.sort_by_key(|v| (v.order, v.sample));
-    let mut running: Vec<(String, Ratio)> = Vec::new();
+    let mut running: Vec<(Rc<str>, Ratio)> = Vec::new();
     for v in ordered {
-        match running.iter_mut().find(|(key, _)| key == &v.key) {
+        match running.iter_mut().find(|(key, _)| Rc::ptr_eq(key, &v.key) || key == &v.key) {
             Some(slot) => slot.1 = slot.1.add(v.weight),
             None => running.push((v.key.clone(), v.weight)),
         }
         let mut top = Ratio::ZERO;
         let mut second = Ratio::ZERO;
-        let mut leader: Option<&String> = None;
+        let mut leader: Option<&Rc<str>> = None;
         for (key, n) in &running {
             if n.compare(top).is_gt() {
                 second = top;
@@ -423,7 +424,7 @@ fn first_to_reach(votes: &[Vote], reached: impl Fn(Ratio, Ratio) -> bool) -> Opt
         }
         // Only the answer that just gained can newly meet the condition.
         if leader == Some(&v.key) && reached(top, second) {
-            return Some(v.key.clone());
+            return Some(v.key.to_string());
         }
     }
     None
@@ -570,9 +571,9 @@ mod tests {
                 sample: i,
                 voter: i,
                 order: i,
-                key: a.to_string(),
-                display: a.to_string(),
-                value: json!(a),
+                key: Rc::from(*a),
+                display: Rc::from(*a),
+                value: Rc::new(json!(a)),
                 weight: Ratio::from_f64(*w),
             })
             .collect()
@@ -773,7 +774,7 @@ mod tests {
         list.iter()
             .enumerate()
             .map(|(i, r)| {
-                let vote = Vote { sample: i, voter: i, order: i, key: r.join(" > "), display: String::new(), value: Value::Null, weight: Ratio::int(1) };
+                let vote = Vote { sample: i, voter: i, order: i, key: Rc::from(r.join(" > ")), display: Rc::from(""), value: Rc::new(Value::Null), weight: Ratio::int(1) };
                 (vote, r.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             })
             .collect()

@@ -54,7 +54,7 @@ pub fn finish_vote(options: &str, refs: Array, outcomes: &str) -> Promise {
         Ok(v) => v,
         Err(e) => return Promise::reject(&e),
     };
-    run_async(async move { external::finish(JsHost::new(), &opts, &outcomes).await })
+    run_async(async move { external::finish_report(JsHost::new(), &opts, &outcomes).await.map(|r| r.to_text()) })
 }
 
 fn section_options(options: &str, refs: &Array) -> Result<crate::sectioning::SectionOptions, JsValue> {

@@ -72,15 +72,33 @@ fn parse(text: &str, what: &str) -> Result<Value, JsValue> {
     serde_json::from_str(text).map_err(|e| error_to_js(Error::type_error(what, format!("could not be read: {e}"))))
 }
 
-fn run_async<F>(future: F) -> Promise
+/// A run's result as the JSON text the wrapper parses.
+trait IntoJsonText {
+    fn into_json_text(self) -> String;
+}
+
+impl IntoJsonText for Value {
+    fn into_json_text(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoJsonText for String {
+    fn into_json_text(self) -> String {
+        self
+    }
+}
+
+fn run_async<F, T>(future: F) -> Promise
 where
-    F: std::future::Future<Output = crate::Result<Value>> + 'static,
+    F: std::future::Future<Output = crate::Result<T>> + 'static,
+    T: IntoJsonText + 'static,
 {
     #[cfg(feature = "panic-probe")]
     let future = probe::wrap(future);
     let run = async move {
         match future.await {
-            Ok(value) => Ok(JsValue::from_str(&value.to_string())),
+            Ok(value) => Ok(JsValue::from_str(&value.into_json_text())),
             Err(err) => Err(error_to_js(err)),
         }
     };
@@ -182,7 +200,7 @@ pub fn vote(options: &str, refs: Array) -> Promise {
         Ok(v) => v,
         Err(e) => return Promise::reject(&e),
     };
-    run_async(async move { crate::voting::vote(JsHost::new(), &options, &Refs(refs)).await })
+    run_async(async move { crate::voting::vote_text(JsHost::new(), &options, &Refs(refs)).await })
 }
 
 /// `aggregate(answers, options)`: returns the result as JSON text.
@@ -192,7 +210,7 @@ pub fn aggregate(answers: &str, options: &str, refs: Array) -> Result<String, Js
     probe::panic_if_armed();
     let answers = parse(answers, "answers")?;
     let options = parse(options, "options")?;
-    crate::voting::aggregate(&answers, &options, &Refs(refs), &JsRegex).map(|v| v.to_string()).map_err(error_to_js)
+    crate::voting::aggregate_report(&answers, &options, &Refs(refs), &JsRegex).map(|r| r.to_text()).map_err(error_to_js)
 }
 
 /// `aheadByFor({ accuracy, target })`: the smallest k that reaches the target.
