@@ -16,6 +16,7 @@ use crate::error::{Code, Error, Result};
 use crate::outcome::Outcome;
 use crate::report::{round_ms, CallRecord, Status};
 use crate::schedule::call::{run_call, Label};
+use crate::schedule::retry::RetryPolicy;
 use crate::schedule::Run;
 use crate::task::substitute;
 use crate::transport::Host;
@@ -53,6 +54,20 @@ pub fn plan(opts: &SectionOptions) -> Value {
             Failure::MinSuccesses(n) => json!({ "minSuccesses": n }),
         },
         "synthesize": matches!(opts.merge, Merge::Synthesize { .. }),
+        "finishCalls": usize::from(matches!(opts.merge, Merge::Synthesize { .. })),
+        "retry": retry_json(&opts.run.retry),
+    })
+}
+
+/// Returns the resolved retry settings as plain data, for an engine that retries calls
+/// itself and runs each call with `maxRetries: 0`.
+pub(crate) fn retry_json(retry: &RetryPolicy) -> Value {
+    json!({
+        "maxRetries": retry.max_retries,
+        "baseDelayMs": retry.base_delay_ms,
+        "maxDelayMs": retry.max_delay_ms,
+        "maxRetryAfterMs": retry.max_retry_after_ms,
+        "timeoutMs": retry.timeout_ms,
     })
 }
 
@@ -289,6 +304,8 @@ mod tests {
         assert_eq!(plan["subtasks"][2]["phase"], 1);
         assert_eq!(plan["phases"], json!([["a", "b"], ["c"]]));
         assert_eq!(plan["subtasks"][0]["key"], "subtask-a");
+        assert_eq!(plan["finishCalls"], 0);
+        assert_eq!(plan["retry"], json!({ "maxRetries": 2, "baseDelayMs": 500.0, "maxDelayMs": 20_000.0, "maxRetryAfterMs": 60_000.0, "timeoutMs": 120_000.0 }));
     }
 
     #[test]
