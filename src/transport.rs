@@ -67,6 +67,13 @@ pub trait HttpResponse {
     fn header(&self, name: &str) -> Option<String>;
     /// The next chunk of the body, or `None` at the end.
     fn next_chunk(&mut self) -> LocalBoxFuture<'_, Result<Option<Vec<u8>>, FetchError>>;
+
+    /// The whole body in one read, when the host can do that cheaper than chunk by
+    /// chunk and the response declares a `Content-Length` of at most `limit` bytes.
+    /// `None` means the caller reads chunks instead.
+    fn read_whole(&mut self, _limit: usize) -> Option<LocalBoxFuture<'_, Result<Vec<u8>, FetchError>>> {
+        None
+    }
 }
 
 /// A host-side regular expression engine (JavaScript `RegExp` in wasm), so patterns

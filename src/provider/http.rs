@@ -47,6 +47,10 @@ pub enum BodyError {
 
 /// Reads a whole body, stopping once it exceeds `limit` bytes.
 pub async fn read_body(response: &mut dyn HttpResponse, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if let Some(whole) = response.read_whole(limit) {
+        let body = whole.await.map_err(BodyError::Fetch)?;
+        return if body.len() > limit { Err(BodyError::TooLarge) } else { Ok(body) };
+    }
     let mut body = Vec::new();
     while let Some(chunk) = response.next_chunk().await.map_err(BodyError::Fetch)? {
         body.extend_from_slice(&chunk);

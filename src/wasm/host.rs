@@ -81,6 +81,16 @@ pub fn js_to_json(value: &JsValue) -> Value {
     }
 }
 
+thread_local! {
+    /// `performance` and its `now`, looked up once: the scheduler reads the clock
+    /// several times per call.
+    static PERFORMANCE_NOW: (JsValue, Option<Function>) = {
+        let performance = get(&js_sys::global(), "performance");
+        let now = get(&performance, "now").dyn_into::<Function>().ok();
+        (performance, now)
+    };
+}
+
 /// The module's host.
 pub struct JsHost;
 
@@ -152,7 +162,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A response whose body is read chunk by chunk.
+/// A response whose body is read chunk by chunk, or whole when that is cheaper.
 struct JsResponse {
     status: u16,
     headers: JsValue,
@@ -161,6 +171,8 @@ struct JsResponse {
 }
 
 enum Body {
+    /// Not read yet: the first read chooses how.
+    Unread(Response),
     Stream(Reader),
     Whole(Option<Promise>),
     Done,
@@ -177,10 +189,31 @@ impl HttpResponse for JsResponse {
         f.call1(&self.headers, &JsValue::from_str(name)).ok()?.as_string()
     }
 
+    fn read_whole(&mut self, limit: usize) -> Option<LocalBoxFuture<'_, Result<Vec<u8>, FetchError>>> {
+        // arrayBuffer() is far cheaper than a reader loop in every runtime, but it
+        // cannot stop early, so it is used only when the declared length fits.
+        let length: usize = self.header("content-length")?.trim().parse().ok()?;
+        let response = match &self.body {
+            Body::Unread(response) if length <= limit && get(response, "arrayBuffer").is_function() => {
+                JsValue::from(response).unchecked_into::<Response>()
+            }
+            _ => return None,
+        };
+        Some(Box::pin(async move {
+            let promise = response.array_buffer().map_err(fetch_error)?;
+            let buffer = JsFuture::from(promise).await.map_err(fetch_error)?;
+            self.finish();
+            Ok(Uint8Array::new(&buffer).to_vec())
+        }))
+    }
+
     fn next_chunk(&mut self) -> LocalBoxFuture<'_, Result<Option<Vec<u8>>, FetchError>> {
         Box::pin(async move {
+            if let Body::Unread(response) = &self.body {
+                self.body = open_body(response)?;
+            }
             match &mut self.body {
-                Body::Done => Ok(None),
+                Body::Done | Body::Unread(_) => Ok(None),
                 Body::Whole(promise) => {
                     let Some(p) = promise.take() else {
                         self.finish();
@@ -201,6 +234,20 @@ impl HttpResponse for JsResponse {
                 }
             }
         })
+    }
+}
+
+/// Opens a body for chunked reading: a stream reader, or for a response-like object
+/// without a stream (from a custom fetch), one `arrayBuffer()`.
+fn open_body(response: &Response) -> Result<Body, FetchError> {
+    let body_stream = response.body();
+    let get_reader = get(&body_stream, "getReader");
+    match get_reader.dyn_ref::<Function>() {
+        Some(f) => f.call0(&body_stream).map(|reader| Body::Stream(reader.unchecked_into())).map_err(fetch_error),
+        None if body_stream.is_null() && get(response, "arrayBuffer").is_function() => {
+            Ok(Body::Whole(Some(response.array_buffer().map_err(fetch_error)?)))
+        }
+        None => Ok(Body::Done),
     }
 }
 
@@ -226,7 +273,7 @@ fn request_init(request: &HttpRequest, signal: &JsValue) -> JsValue {
     let _ = Reflect::set(&init, &"method".into(), &JsValue::from_str(request.method));
     let _ = Reflect::set(&init, &"headers".into(), &headers);
     // fetch rejects a GET or HEAD request that has a body, even an empty one.
-    if true {
+    if request.method != "GET" && request.method != "HEAD" {
         let _ = Reflect::set(&init, &"body".into(), &JsValue::from_str(&request.body));
     }
     let _ = Reflect::set(&init, &"signal".into(), signal);
@@ -235,14 +282,10 @@ fn request_init(request: &HttpRequest, signal: &JsValue) -> JsValue {
 
 impl Host for JsHost {
     fn now(&self) -> f64 {
-        let performance = get(&js_sys::global(), "performance");
-        let now = get(&performance, "now");
-        if let Some(f) = now.dyn_ref::<Function>() {
-            if let Some(n) = f.call0(&performance).ok().and_then(|v| v.as_f64()) {
-                return n;
-            }
-        }
-        js_sys::Date::now()
+        PERFORMANCE_NOW.with(|cached| {
+            let (performance, now) = cached;
+            now.as_ref().and_then(|f| f.call0(performance).ok()).and_then(|v| v.as_f64()).unwrap_or_else(js_sys::Date::now)
+        })
     }
 
     fn epoch_ms(&self) -> f64 {
@@ -276,20 +319,9 @@ impl Host for JsHost {
             let response = JsFuture::from(Promise::resolve(&returned)).await.map_err(fetch_error)?;
             let response: Response = response.unchecked_into();
             let status = response.status().as_f64().unwrap_or(0.0) as u16;
-            let body_stream = response.body();
-            let get_reader = get(&body_stream, "getReader");
-            let body = match get_reader.dyn_ref::<Function>() {
-                Some(f) => match f.call0(&body_stream) {
-                    Ok(reader) => Body::Stream(reader.unchecked_into()),
-                    Err(e) => return Err(fetch_error(e)),
-                },
-                None if body_stream.is_null() && get(&response, "arrayBuffer").is_function() => {
-                    Body::Whole(Some(response.array_buffer().map_err(fetch_error)?))
-                }
-                None => Body::Done,
-            };
+            let headers = response.headers();
             let abort = AbortOnDrop { controller: guard.controller.take() };
-            Ok(Box::new(JsResponse { status, headers: response.headers(), body, abort }) as Box<dyn HttpResponse>)
+            Ok(Box::new(JsResponse { status, headers, body: Body::Unread(response), abort }) as Box<dyn HttpResponse>)
         })
     }
 
