@@ -7,7 +7,7 @@
 //   --out     the Markdown report (default BENCHMARKS.md at the repository root, or a
 //             temporary folder with --quick)
 //   --json    also write every figure as JSON
-//   --only    run only these parts: overhead, size, startup, aggregate, votes, model, memory
+//   --only    run only these parts: overhead, size, startup, aggregate, votes, model, memory, cloudflare
 //   --render  write the report again from the JSON of an earlier run, measuring nothing
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
@@ -15,6 +15,7 @@ import path from 'node:path';
 import process from 'node:process';
 import {BENCH_DIR, REPO_ROOT} from './lib/process.mjs';
 import * as aggregate from './parts/aggregate.mjs';
+import * as cloudflare from './parts/cloudflare.mjs';
 import * as memory from './parts/memory.mjs';
 import * as overhead from './parts/overhead.mjs';
 import * as realModel from './parts/real-model.mjs';
@@ -22,7 +23,7 @@ import * as size from './parts/size.mjs';
 import * as startup from './parts/startup.mjs';
 import * as voteEfficiency from './parts/vote-efficiency.mjs';
 
-const PARTS = {overhead, size, startup, aggregate, votes: voteEfficiency, model: realModel, memory};
+const PARTS = {overhead, size, startup, aggregate, votes: voteEfficiency, model: realModel, memory, cloudflare};
 
 const FULL = {
 	quick: false,
@@ -32,6 +33,7 @@ const FULL = {
 	voteEfficiency: {ps: [0.6, 0.7, 0.8, 0.9, 0.99], pluralityN: [3, 5, 7, 9, 11, 13], ks: [2, 3, 4, 5], trials: 1000, maxSamples: 200, parallelVotes: 32, seed: 20_240_601},
 	realModel: {samples: 20, subtasks: 20, rounds: 3, maxTokens: 24},
 	memory: {subtasks: 10_000, concurrency: 100, runs: 5, latencyMs: 5},
+	cloudflare: {subtasks: 2000, runs: 3, latencyMs: 5},
 };
 
 const QUICK = {
@@ -42,6 +44,7 @@ const QUICK = {
 	voteEfficiency: {...FULL.voteEfficiency, trials: 10},
 	realModel: {samples: 4, subtasks: 4, rounds: 1, maxTokens: 8},
 	memory: {subtasks: 200, concurrency: 20, runs: 5, latencyMs: 5},
+	cloudflare: {subtasks: 100, runs: 1, latencyMs: 5},
 };
 
 function parseArguments(argv) {

@@ -338,3 +338,4 @@ export function liveHandles() {
 	return JSON.parse(wasm.liveHandles());
 }
 
+export * from './batch.js';

@@ -176,7 +176,7 @@ export interface RetryOptions {
 
 /** Every event has these fields; `at` is milliseconds from the start of the run. */
 export interface RunEvent {
-	type: 'run-start' | 'attempt-start' | 'attempt-end' | 'retry' | 'rate-limited' | 'delta' | 'subtask-end' | 'sample' | 'decided' | 'cancelled' | 'merge' | 'warning' | 'run-end';
+	type: 'run-start' | 'attempt-start' | 'attempt-end' | 'retry' | 'rate-limited' | 'delta' | 'subtask-end' | 'sample' | 'decided' | 'cancelled' | 'merge' | 'warning' | 'run-end' | 'batch-submitted' | 'batch-progress' | 'batch-ended';
 	runId: string;
 	at: number;
 	/** The subtask id, for calls of a `section` run. */
@@ -291,7 +291,7 @@ export type Subtask = TaskInput & {
 };
 
 /** Options of {@link section}. */
-export type SectionOptions = RunOptions & {
+export type SectionOptions = RunOptions & BatchMode & {
 	/** The default provider of every subtask. */
 	provider?: Provider;
 	subtasks: Subtask[];
@@ -435,7 +435,7 @@ export interface RuleOptions {
 }
 
 /** Options of {@link vote}. */
-export type VoteOptions = RunOptions & RuleOptions & Partial<TaskInput> & {
+export type VoteOptions = RunOptions & BatchMode & RuleOptions & Partial<TaskInput> & {
 	/** The default provider of every voter. */
 	provider?: Provider;
 	/** `n` samples of the same task, or strategies cycled in order. */
@@ -569,6 +569,19 @@ export interface SectionPlan {
 	failure: 'fail-fast' | 'settle' | {minSuccesses: number};
 	/** Whether {@link finishSection} makes one more call (`merge: { synthesize }`). */
 	synthesize: boolean;
+	/** The most calls {@link finishSection} makes: 1 with `merge: { synthesize }`, else 0. */
+	finishCalls: number;
+	/** The resolved retry settings, for an engine that retries each call itself and runs it with `maxRetries: 0`. */
+	retry: PlanRetry;
+}
+
+/** Retry settings with their defaults applied, as {@link planSection} and {@link planVote} return them. */
+export interface PlanRetry {
+	maxRetries: number;
+	baseDelayMs: number;
+	maxDelayMs: number;
+	maxRetryAfterMs: number;
+	timeoutMs: number;
 }
 
 /**
@@ -595,6 +608,10 @@ export interface VotePlan {
 	firstRound: number;
 	maxSamples: number;
 	samples: Array<{index: number; voter: number; voterName: string | null; key: string}>;
+	/** The most calls {@link finishVote} makes: a judge's calls under `rule: { score }` (at most one per sample), else 0. */
+	finishCalls: number;
+	/** The resolved retry settings, for an engine that retries each call itself and runs it with `maxRetries: 0`. */
+	retry: PlanRetry;
 }
 
 /** Checks vote options and returns the first round and limits, for a durable engine that runs one sample at a time. */
@@ -649,3 +666,113 @@ export interface TaskError extends Error {
 	/** The option path at fault, for `INVALID_OPTIONS`. */
 	path?: string;
 }
+
+// ---------------------------------------------------------------------------
+// Provider batch APIs: the `batch` option of `section` and `vote`, the handle in
+// `report.batch`, and `resumeBatch`.
+// ---------------------------------------------------------------------------
+
+/** Settings of `batch: { ... }`. */
+export interface BatchOptions {
+	/** Wait before the first status check, in milliseconds. @default 5000 */
+	pollIntervalMs?: number;
+	/** Each wait is 1.5 times the last, up to this many milliseconds. @default 60000 */
+	maxPollIntervalMs?: number;
+	/** A plan above a provider's limits (OpenAI 50,000 requests or 200 MB per batch, Anthropic 100,000 or 256 MB) is submitted as several batches; with `false` it is rejected with `INVALID_OPTIONS` naming the limit. @default true */
+	split?: boolean;
+	/** Up to 16 string pairs attached to each OpenAI batch (keys up to 64 characters, values up to 512). Anthropic batches take none. */
+	metadata?: Record<string, string>;
+	/** A lower request limit per batch than the provider's. */
+	maxRequestsPerBatch?: number;
+	/** A lower byte limit per batch than the provider's (the uploaded file for OpenAI, the create request's body for Anthropic). */
+	maxBytesPerBatch?: number;
+	/** After an abort, how long to wait for the cancelled batches to end, in milliseconds, so that the requests that finished are collected. @default 60000 */
+	cancelWaitMs?: number;
+	/** Batches submitted by an earlier call, to poll instead of submitting again (what {@link resumeBatch} passes). */
+	resume?: BatchHandle;
+}
+
+/** The `batch` option shared by `section` and `vote`. */
+export interface BatchMode {
+	/**
+	Sends the requests through the provider's batch API (OpenAI Batch API, Anthropic Message Batches) at half price and resolves with the same report, plus `report.batch`. Requests wait up to 24 hours at the provider. A plan with dependencies runs one batch per phase. `vote` takes fixed rules only (a batch cannot stop early), and custom providers are rejected. The run's `signal` also cancels the batches at the provider; `deadlineMs` only stops waiting, and the batches keep running for {@link resumeBatch}. `false` runs in process.
+	*/
+	batch?: boolean | BatchOptions;
+}
+
+/** One batch a run submitted. */
+export interface BatchHandleBatch {
+	provider: 'openai' | 'anthropic';
+	/** The provider's batch id. */
+	id: string;
+	/** The plan phase (always 0 for a vote). */
+	phase: number;
+	/** The `custom_id` of each request: `subtask-<id>` or `sample-<index>`. */
+	customIds: string[];
+	/** The uploaded input file (OpenAI only). */
+	inputFileId?: string | null;
+	baseURL?: string;
+	model?: string | null;
+	/** The provider's status when last checked: `validating`, `in_progress`, `finalizing`, `completed`, `failed`, `expired`, `cancelling`, `cancelled` (OpenAI) or `in_progress`, `canceling`, `ended` (Anthropic). */
+	status?: string | null;
+	/** The provider's `request_counts` as it sent them. */
+	requestCounts?: Record<string, number> | null;
+}
+
+/** Plain data that identifies a batch run's batches; store it and pass it to {@link resumeBatch}. */
+export interface BatchHandle {
+	version?: 1;
+	kind: 'section' | 'vote';
+	batches: BatchHandleBatch[];
+}
+
+/** A result line that matched no request of its batch, or repeated one; it is not counted. */
+export interface BatchUnmatchedLine {
+	batchId: string;
+	file: string | null;
+	line: number | null;
+	customId: string | null;
+	reason: 'unknown-custom-id' | 'duplicate-custom-id' | 'missing-custom-id' | 'unreadable-line';
+}
+
+/** `report.batch`: the handle, plus the result lines that were not counted. */
+export interface BatchReport extends BatchHandle {
+	unmatched: BatchUnmatchedLine[];
+}
+
+export interface SectionResult {
+	/** The batches of a `batch` run. */
+	batch?: BatchReport;
+}
+
+export interface VoteResult {
+	/** The batches of a `batch` run. */
+	batch?: BatchReport;
+}
+
+/** The events of a `batch` run, besides `run-start`, `warning` and `run-end`. */
+export type BatchEvent =
+	| (RunEvent & {type: 'batch-submitted'; batchId: string; provider: 'openai' | 'anthropic'; phase: number; requests: number; handle: BatchHandle})
+	| (RunEvent & {type: 'batch-progress' | 'batch-ended'; batchId: string; provider: 'openai' | 'anthropic'; phase: number; status: string | null; counts: Record<string, number> | null});
+
+/**
+Resumes a batch run from its handle (`report.batch`, `err.report.batch`, or the `handle` of a `batch-submitted` event), for example in a later request of a Worker: it polls the batches the handle lists, submits the requests they do not hold, and resolves with the same report as the first call. Pass the options of the first call.
+
+@example
+```
+try {
+	return await vote({...options, batch: true, deadlineMs: 20_000});
+} catch (error) {
+	if (error.code !== 'DEADLINE_EXCEEDED') throw error;
+	await store.put(jobId, JSON.stringify(error.report.batch));
+}
+// Later:
+const result = await resumeBatch(JSON.parse(await store.get(jobId)), options);
+```
+*/
+export function resumeBatch(handle: BatchHandle & {kind: 'section'}, options: SectionOptions): Promise<SectionResult>;
+export function resumeBatch(handle: BatchHandle & {kind: 'vote'}, options: VoteOptions): Promise<VoteResult>;
+export function resumeBatch(handle: BatchHandle, options: SectionOptions | VoteOptions): Promise<SectionResult | VoteResult>;
+
+/** The requests and bytes one batch may hold, per provider. */
+export function batchLimits(): Record<'openai' | 'anthropic', {maxRequests: number; maxBytes: number}>;

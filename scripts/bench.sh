@@ -12,7 +12,7 @@
 #             temporary folder unless --out is given)
 #   --out     where to write the Markdown report (default: BENCHMARKS.md)
 #   --json    also write every figure as JSON
-#   --only    run only these parts: overhead, size, startup, aggregate, votes, model, memory
+#   --only    run only these parts: overhead, size, startup, aggregate, votes, model, memory, cloudflare
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -19,6 +19,7 @@
 //! constructors) is described in the npm package's `index.d.ts`.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod complete;
 pub mod decode;
 pub mod jsonout;

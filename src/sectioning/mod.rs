@@ -179,6 +179,9 @@ struct State {
 
 /// Runs `section(options)`.
 pub async fn section(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> Result<Value> {
+    if crate::batch::is_requested(options) {
+        return crate::batch::section(host, options, refs).await;
+    }
     let opts = SectionOptions::decode(options, refs)?;
     run_plan(host, opts).await
 }

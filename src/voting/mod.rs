@@ -413,6 +413,9 @@ pub async fn vote(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> R
 
 /// Runs `vote(options)` and writes the result as JSON text.
 pub async fn vote_text(host: Rc<dyn Host>, options: &Value, refs: &dyn RefTable) -> Result<String> {
+    if crate::batch::is_requested(options) {
+        return crate::batch::vote(host, options, refs).await.map(|v| v.to_string());
+    }
     let opts = Rc::new(VoteOptions::decode(options, refs, host.regex())?);
     run_vote_report(host, opts).await.map(|r| r.to_text())
 }

@@ -2,6 +2,7 @@
 //! options as JSON plus a table of host references (functions and signals), calls
 //! these exports, and turns the plain error objects they reject with into `Error`s.
 
+mod batch;
 mod bindings;
 mod context;
 mod durable;

@@ -19,6 +19,7 @@ const SECTIONS = [
 	'5. Vote efficiency',
 	'6. Real model',
 	'7. Memory',
+	'8. Cloudflare Queues',
 ];
 
 let work;
@@ -224,4 +225,19 @@ test('memory reports five runs with peaks and collections', () => {
 	assert.ok(Math.abs(wasmProxyDelta - memoryBytes) < 64 * 1024, `a ${memoryBytes}-byte WebAssembly.Memory moved external - arrayBuffers by ${wasmProxyDelta} bytes`);
 	assert.ok(arrayBuffersDelta < memoryBytes / 2, `a ${memoryBytes}-byte WebAssembly.Memory moved arrayBuffers by ${arrayBuffersDelta} bytes`);
 	assert.match(section('7. Memory'), /\*\*(stopped growing|still growing)\*\*/);
+});
+
+test('cloudflare queue job loses and duplicates nothing', () => {
+	const result = report.parts.cloudflare.result;
+	for (const run of [...result.clean, result.faulted]) {
+		assert.equal(run.results, result.subtasks);
+		assert.equal(run.duplicateResults, 0);
+		assert.equal(run.lostResults, 0);
+		assert.equal(run.repeatedCalls, 0);
+		assert.ok(run.maxInFlight <= 6, `${run.maxInFlight} requests in flight`);
+		assert.ok(isPositive(run.perSecond));
+	}
+
+	assert.ok(result.faulted.redelivered > 0, 'the faulted run redelivered nothing');
+	assert.match(section('8. Cloudflare Queues'), /no duplicate, no lost result\) in every run: \*\*yes\*\*/);
 });

@@ -20,7 +20,15 @@ test('the packed package installs and runs the README example', async () => {
 	const [{filename, files}] = JSON.parse(stdout);
 	const packed = files.map(file => file.path).sort();
 	assert.deepEqual(packed, [
+		'batch.js',
 		'browser.js',
+		'cloudflare.d.ts',
+		'cloudflare.js',
+		'cloudflare/job-object.js',
+		'cloudflare/limits.js',
+		'cloudflare/queues.js',
+		'cloudflare/shared.js',
+		'cloudflare/workflows.js',
 		'core.js',
 		'index.d.ts',
 		'node.js',

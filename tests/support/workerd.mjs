@@ -87,13 +87,15 @@ Bundles `entry` (a worker module) and serves it with Miniflare on 127.0.0.1.
 
 `define` maps global names to JSON-serializable values that are inlined into the
 bundle, such as the scripted server's URL, so the worker can build its provider at
-module scope. Returns `{ url, dispatchFetch, logs, errorLines, waitForLog, dispose }`.
+module scope. `miniflare` adds Miniflare options, such as the bindings of queues,
+Durable Objects and Workflows; `cloudflare:*` imports stay external for workerd to
+resolve. Returns `{ url, dispatchFetch, logs, errorLines, waitForLog, dispose }`.
 `dispatchFetch(path, init)` rejects with a TimeoutError after 30 s unless `init`
 has its own signal. `logs` grows while the worker runs, console output included.
 `errorLines()` lists the lines that contain any of RUNTIME_ERRORS, and
 `waitForLog(text)` resolves once a line contains `text`.
 */
-export async function startWorker(entry, {define = {}} = {}) {
+export async function startWorker(entry, {define = {}, miniflare: extraOptions = {}} = {}) {
 	const outdir = mkdtempSync(path.join(tmpdir(), 'pte-workerd-'));
 	const logs = [];
 	let miniflare;
@@ -107,6 +109,7 @@ export async function startWorker(entry, {define = {}} = {}) {
 			target: 'es2022',
 			conditions: ['workerd', 'worker', 'browser'],
 			define: Object.fromEntries(Object.entries(define).map(([name, value]) => [name, JSON.stringify(value)])),
+			external: ['cloudflare:*'],
 			plugins: [wasmBesideBundle(outdir)],
 			logLevel: 'silent',
 		});
@@ -130,6 +133,7 @@ export async function startWorker(entry, {define = {}} = {}) {
 				collectLines(stdout, logs);
 				collectLines(stderr, logs);
 			},
+			...extraOptions,
 		});
 		const url = await miniflare.ready;
 
