@@ -494,7 +494,8 @@ export interface VoteResult {
 	/** The leader's share of the valid votes. */
 	agreement: number | null;
 	samples: VoteSample[];
-	rounds: number;
+	/** Rounds of sampling; `null` from {@link finishVote}, whose engine drew the samples. */
+	rounds: number | null;
 	decision: {afterSamples: number; round: number; atMs: number} | null;
 	scores: Array<{answer: string; value: unknown; samples: number[]; scores: Record<string, number> | null; total: number | null; passed: boolean | null; problem: string | null}> | null;
 	usage: Usage | null;
