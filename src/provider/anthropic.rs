@@ -5,7 +5,7 @@ use std::rc::Rc;
 use serde_json::{json, Map, Value};
 
 use super::http::{self, BodyError};
-use super::openai::{body_error, read_error};
+use super::openai::body_error;
 use super::sse::SseParser;
 use super::{bad_response, network_error, parse_usage, AttemptInfo, CallRequest, CallResponse, FinishReason, Provider, StreamObserver, StreamText, Usage};
 use crate::error::{Error, ProviderFailure, Result};
@@ -68,33 +68,7 @@ pub async fn call(
     request: &CallRequest,
     observer: Option<StreamObserver<'_>>,
 ) -> (Result<CallResponse>, AttemptInfo) {
-    let mut response = match host.fetch(http_request(provider, request), provider.fetch.as_ref()).await {
-        Ok(r) => r,
-        Err(e) => return (Err(network_error(provider, &e)), AttemptInfo::default()),
-    };
-    let epoch = host.epoch_ms();
-    let info = AttemptInfo { pace_until: http::pace_until(response.as_ref(), epoch) };
-    let status = response.status();
-    if !(200..300).contains(&status) {
-        return (Err(read_error(provider, response.as_mut(), status, epoch).await), info);
-    }
-    let is_json =
-        response.header("content-type").is_some_and(|t| t.to_ascii_lowercase().contains("application/json"));
-    let result = if provider.stream && !is_json {
-        read_stream(provider, response.as_mut(), observer).await
-    } else {
-        match http::read_body(response.as_mut(), provider.max_response_bytes).await {
-            Err(e) => Err(body_error(provider, e)),
-            Ok(body) => {
-                let text = String::from_utf8_lossy(&body);
-                match serde_json::from_str::<Value>(&text) {
-                    Ok(json) => parse_message(provider, &json),
-                    Err(_) => Err(bad_response(provider, "the body is not JSON", true, Some(&text))),
-                }
-            }
-        }
-    };
-    (result, info)
+    super::exchange(provider, host, http_request(provider, request), observer).await
 }
 
 /// Reads a non-streamed `message` body. An empty `content` with `end_turn` is a
@@ -144,7 +118,7 @@ fn stream_error(provider: &Provider, json: &Value) -> Error {
     )
 }
 
-async fn read_stream(
+pub(super) async fn read_stream(
     provider: &Provider,
     response: &mut dyn crate::transport::HttpResponse,
     observer: Option<StreamObserver<'_>>,

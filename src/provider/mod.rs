@@ -305,6 +305,48 @@ pub async fn call(
     }
 }
 
+/// Sends one HTTP attempt and reads its response: an error status becomes a provider
+/// error, a success is read as a stream (when asked for and not answered with JSON) or
+/// as one JSON body, in the provider's own format.
+async fn exchange(
+    provider: &Provider,
+    host: &Rc<dyn Host>,
+    request: crate::transport::HttpRequest,
+    observer: Option<StreamObserver<'_>>,
+) -> (Result<CallResponse>, AttemptInfo) {
+    let mut response = match host.fetch(request, provider.fetch.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => return (Err(network_error(provider, &e)), AttemptInfo::default()),
+    };
+    let epoch = host.epoch_ms();
+    let info = AttemptInfo { pace_until: http::pace_until(response.as_ref(), epoch) };
+    let status = response.status();
+    if !(200..300).contains(&status) {
+        return (Err(openai::read_error(provider, response.as_mut(), status, epoch).await), info);
+    }
+    let is_json =
+        response.header("content-type").is_some_and(|t| t.to_ascii_lowercase().contains("application/json"));
+    let result = if provider.stream && !is_json {
+        match provider.kind {
+            Kind::Anthropic => anthropic::read_stream(provider, response.as_mut(), observer).await,
+            _ => openai::read_stream(provider, response.as_mut(), observer).await,
+        }
+    } else {
+        match http::read_body(response.as_mut(), provider.max_response_bytes).await {
+            Err(e) => Err(openai::body_error(provider, e)),
+            Ok(body) => {
+                let text = String::from_utf8_lossy(&body);
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(json) if provider.kind == Kind::Anthropic => anthropic::parse_message(provider, &json),
+                    Ok(json) => openai::parse_body(provider, &json),
+                    Err(_) => Err(bad_response(provider, "the body is not JSON", true, Some(&text))),
+                }
+            }
+        }
+    };
+    (result, info)
+}
+
 /// A network-level failure of an attempt, retryable.
 pub fn network_error(provider: &Provider, err: &crate::transport::FetchError) -> Error {
     if err.no_fetch {

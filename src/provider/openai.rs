@@ -67,27 +67,7 @@ pub async fn call(
     request: &CallRequest,
     observer: Option<StreamObserver<'_>>,
 ) -> (Result<CallResponse>, AttemptInfo) {
-    let http_request = http_request(provider, request);
-    let mut response = match host.fetch(http_request, provider.fetch.as_ref()).await {
-        Ok(r) => r,
-        Err(e) => return (Err(network_error(provider, &e)), AttemptInfo::default()),
-    };
-    let epoch = host.epoch_ms();
-    let info = AttemptInfo { pace_until: http::pace_until(response.as_ref(), epoch) };
-    let status = response.status();
-    if !(200..300).contains(&status) {
-        return (Err(read_error(provider, response.as_mut(), status, epoch).await), info);
-    }
-    let result = if provider.stream && !is_json(response.as_ref()) {
-        read_stream(provider, response.as_mut(), observer).await
-    } else {
-        read_json(provider, response.as_mut()).await
-    };
-    (result, info)
-}
-
-fn is_json(response: &dyn HttpResponse) -> bool {
-    response.header("content-type").is_some_and(|t| t.to_ascii_lowercase().contains("application/json"))
+    super::exchange(provider, host, http_request(provider, request), observer).await
 }
 
 /// Reads an error response's body (capped) and builds the provider error.
@@ -121,13 +101,11 @@ pub fn body_error(provider: &Provider, err: BodyError) -> Error {
     }
 }
 
-async fn read_json(provider: &Provider, response: &mut dyn HttpResponse) -> Result<CallResponse> {
-    let body = http::read_body(response, provider.max_response_bytes).await.map_err(|e| body_error(provider, e))?;
-    let text = String::from_utf8_lossy(&body);
-    let json: Value = serde_json::from_str(&text)
-        .map_err(|_| bad_response(provider, "the body is not JSON", true, Some(&text)))?;
+/// Reads a non-streamed body: an `error` object in a 200 response is a retryable
+/// failure, anything else a `chat.completion`.
+pub fn parse_body(provider: &Provider, json: &Value) -> Result<CallResponse> {
     if json.get("error").is_some_and(|e| !e.is_null()) {
-        let (kind, message) = http::provider_error_fields(&json);
+        let (kind, message) = http::provider_error_fields(json);
         return Err(Error::provider(
             format!("openai returned an error in a 200 response: {}", message.clone().unwrap_or_default()),
             ProviderFailure {
@@ -140,7 +118,7 @@ async fn read_json(provider: &Provider, response: &mut dyn HttpResponse) -> Resu
             },
         ));
     }
-    parse_completion(provider, &json)
+    parse_completion(provider, json)
 }
 
 /// Reads a non-streamed `chat.completion` body.
@@ -176,7 +154,7 @@ fn content_text(content: Option<&Value>) -> String {
     }
 }
 
-async fn read_stream(
+pub(super) async fn read_stream(
     provider: &Provider,
     response: &mut dyn HttpResponse,
     observer: Option<StreamObserver<'_>>,
