@@ -4,41 +4,13 @@
 // body, and custom providers count against the concurrency.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, before, test } from "node:test";
 
 import { createLimiter, custom, openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import { openaiOk, startScriptedServer } from "../support/scripted-server.mjs";
+import { openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, tasks, useScriptedProvider } from "../support/scripted-provider.mjs";
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  await server.waitFor(() => server.stats().inFlight === 0);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.reset();
-  server.setDefault(null);
-});
-
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
-
-function tasks(count, prefix = "section") {
-  return Array.from({ length: count }, (_, k) => ({ id: `s${k}`, prompt: `${prefix} ${k}` }));
-}
+useScriptedProvider();
 
 function assertAllReported(report, count) {
   assert.deepEqual(
@@ -153,8 +125,19 @@ test("shared limiter shares the cool-down after a 429", async () => {
       : openaiOk("ok"),
   );
   const limiter = createLimiter(4);
-  const first = section({ provider, subtasks: tasks(1, "run a"), limiter });
-  await server.waitFor(() => server.requests()[0]?.respondedAt);
+  // Start the second run only once the first has seen the 429, not merely once the
+  // server has sent it: a busy machine can take a while between the two.
+  let sawLimit;
+  const limitSeen = new Promise((resolve) => {
+    sawLimit = resolve;
+  });
+  const first = section({
+    provider,
+    subtasks: tasks(1, "run a"),
+    limiter,
+    onEvent: (event) => event.type === "rate-limited" && sawLimit(),
+  });
+  await limitSeen;
   const limited = server.requests()[0];
   const report = await section({ provider, subtasks: tasks(1, "run b"), limiter });
   await first;

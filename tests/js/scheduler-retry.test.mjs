@@ -5,51 +5,17 @@
 // has been read.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, before, test } from "node:test";
 
-import { anthropic, openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import {
-  anthropicError,
-  anthropicOk,
-  openaiError,
-  openaiOk,
-  startScriptedServer,
-} from "../support/scripted-server.mjs";
+import { anthropic, section } from "parallel-task-executor";
+import { anthropicError, anthropicOk, openaiError, openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, tasks, useScriptedProvider } from "../support/scripted-provider.mjs";
 
 // Server-side times are taken when the request has been read, so a retry may
 // appear this much earlier than the client's own wait.
 const TOLERANCE_MS = 50;
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  await server.waitFor(() => server.stats().inFlight === 0);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.reset();
-  server.setDefault(null);
-});
-
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
-
-function tasks(count, prefix = "section") {
-  return Array.from({ length: count }, (_, k) => ({ id: `s${k}`, prompt: `${prefix} ${k}` }));
-}
+useScriptedProvider();
 
 /** Checks that every subtask appears once with a status and the server stayed in bounds. */
 function assertInvariants(report, count, { maxRequests, concurrency } = {}) {

@@ -3,41 +3,13 @@
 // warning when the run reached far less parallelism than its plan allowed.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, test } from "node:test";
 
-import { openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import { openaiError, openaiOk, startScriptedServer } from "../support/scripted-server.mjs";
+import { section } from "parallel-task-executor";
+import { openaiError, openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, tasks, useScriptedProvider } from "../support/scripted-provider.mjs";
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  await server.waitFor(() => server.stats().inFlight === 0);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.reset();
-  server.setDefault(null);
-});
-
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
-
-function tasks(count) {
-  return Array.from({ length: count }, (_, k) => ({ id: `s${k}`, prompt: `section ${k}` }));
-}
+useScriptedProvider();
 
 /** Returns the types of one subtask's events in order. */
 function typesOf(events, id) {

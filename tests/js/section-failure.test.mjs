@@ -3,41 +3,15 @@
 // away, and fail-fast and an unreachable quorum reject with the partial report.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, test } from "node:test";
 
-import { openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import { html502, openaiError, openaiOk, startScriptedServer } from "../support/scripted-server.mjs";
+import { section } from "parallel-task-executor";
+import { html502, openaiError, openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, useScriptedProvider } from "../support/scripted-provider.mjs";
 
 const STATUSES = new Set(["ok", "failed", "cancelled", "skipped"]);
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  // Requests that an earlier test aborted may still be arriving; let them settle
-  // so that they do not count in this test.
-  await server.waitFor(() => server.stats().inFlight === 0);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.reset();
-  server.setDefault(null);
-});
-
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
+useScriptedProvider();
 
 /** Five sections s0–s4 whose prompts are "section k". */
 const subtasks = Array.from({ length: 5 }, (_, k) => ({ id: `s${k}`, prompt: `section ${k}` }));

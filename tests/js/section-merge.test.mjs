@@ -4,11 +4,11 @@
 // whose prompt names the missing outputs.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, test } from "node:test";
 
-import { openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import { openaiError, openaiOk, startScriptedServer } from "../support/scripted-server.mjs";
+import { section } from "parallel-task-executor";
+import { openaiError, openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, useScriptedProvider } from "../support/scripted-provider.mjs";
 
 // Raw worker outputs: JSON in a json fence after prose with a backtick, bare JSON
 // with backticks inside a string, and JSON in an untagged fence followed by prose.
@@ -17,30 +17,7 @@ const W1 = '{"code": "use `print` function", "risks": ["supply"]}';
 const W2 = '```\n{"title": "Q3 summary", "owner": "ops"}\n```\nLet me know if you need more.';
 const OUTPUTS = [W0, W1, W2];
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  await server.waitFor(() => server.stats().inFlight === 0);
-  server.reset();
-  server.setDefault(null);
-});
-
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
+useScriptedProvider({ settleMs: 0 });
 
 const workers = [0, 1, 2].map((k) => ({ id: `w${k}`, prompt: `worker ${k}: answer in JSON` }));
 
@@ -84,7 +61,8 @@ test("JSON merge reads every output form", async () => {
       resolution: "collect",
     },
   ]);
-  assert.deepEqual(report.warnings, []);
+  // A loaded machine may add a low-parallelism warning; the merge itself warns of nothing.
+  assert.deepEqual(report.warnings.filter((w) => w.code !== "low-parallelism"), []);
 });
 
 for (const policy of ["collect", "first", "last"]) {
@@ -138,11 +116,10 @@ test("output without JSON is left out with a warning", async () => {
   server.setDefault((record) => openaiOk(promptOf(record).startsWith("worker 1") ? "no structured data, sorry" : W0));
   const report = await section({ provider, subtasks: workers.slice(0, 2), merge: "json" });
   assert.deepEqual(report.output, { title: "Q3 report", risks: ["fx"] });
-  assert.deepEqual(
-    report.warnings.map((w) => w.code),
-    ["not-json"],
-  );
-  assert.match(report.warnings[0].message, /"w1"/);
+  // A loaded machine may add a low-parallelism warning; only the JSON one matters here.
+  const notJson = report.warnings.filter((w) => w.code === "not-json");
+  assert.equal(notJson.length, 1);
+  assert.match(notJson[0].message, /"w1"/);
 });
 
 test("keyed merge maps ids to outputs", async () => {

@@ -3,40 +3,13 @@
 // and plans rejected before any request is sent.
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
+import { after, before, test } from "node:test";
 
-import { openai, section } from "parallel-task-executor";
-import { installLoopbackGuard } from "../support/loopback-guard.mjs";
-import { openaiOk, startScriptedServer } from "../support/scripted-server.mjs";
+import { section } from "parallel-task-executor";
+import { openaiOk } from "../support/scripted-server.mjs";
+import { promptOf, provider, server, useScriptedProvider } from "../support/scripted-provider.mjs";
 
-let server;
-let provider;
-let uninstallGuard;
-
-before(async () => {
-  uninstallGuard = installLoopbackGuard();
-  server = await startScriptedServer();
-  provider = openai({ baseURL: `${server.url}/v1`, model: "scripted" });
-});
-
-after(async () => {
-  await server.close();
-  uninstallGuard();
-});
-
-beforeEach(async () => {
-  // Requests that an earlier test aborted may still be arriving; let them settle
-  // so that they do not count in this test.
-  await server.waitFor(() => server.stats().inFlight === 0);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.reset();
-  server.setDefault(null);
-});
-
-/** Returns the text of the last message of a recorded request. */
-function promptOf(record) {
-  return record.body.messages.at(-1).content;
-}
+useScriptedProvider();
 
 /** Returns a responder that sends `out:<prompt>` after `delayMs(prompt)` milliseconds. */
 function echo(delayMs) {
