@@ -35,6 +35,7 @@ function isPlainObject(value) {
 // or reject them by name (NaN, BigInt, class instances) instead of seeing null.
 function encode(value) {
 	const refs = [];
+	const releases = [];
 	const seen = new Set();
 
 	const walk = item => {
@@ -83,7 +84,7 @@ function encode(value) {
 		}
 
 		if (isAbortSignal(item)) {
-			refs.push(item);
+			refs.push(childSignal(item, releases));
 			return {[MARKER]: ['signal', refs.length - 1]};
 		}
 
@@ -115,7 +116,50 @@ function encode(value) {
 		return out;
 	};
 
-	return {json: JSON.stringify(walk(value) ?? null), refs};
+	const json = JSON.stringify(walk(value) ?? null);
+	const release = () => {
+		for (const done of releases) {
+			done();
+		}
+	};
+
+	return {json, refs, release};
+}
+
+// Each caller's signal gets one listener, however many runs use it at once, because
+// Node warns past 10 listeners on one signal. Each run gets a child signal that aborts
+// with the same reason, and the last run using the signal removes the listener.
+const fanOuts = new WeakMap();
+
+function childSignal(parent, releases) {
+	if (parent.aborted || typeof AbortController !== 'function') {
+		return parent;
+	}
+
+	let fanOut = fanOuts.get(parent);
+	if (!fanOut) {
+		const children = new Set();
+		const onAbort = () => {
+			for (const child of children) {
+				child.abort(parent.reason);
+			}
+		};
+
+		fanOut = {children, onAbort};
+		fanOuts.set(parent, fanOut);
+		parent.addEventListener('abort', onAbort);
+	}
+
+	const child = new AbortController();
+	fanOut.children.add(child);
+	releases.push(() => {
+		fanOut.children.delete(child);
+		if (fanOut.children.size === 0 && fanOuts.get(parent) === fanOut) {
+			parent.removeEventListener('abort', fanOut.onAbort);
+			fanOuts.delete(parent);
+		}
+	});
+	return child.signal;
 }
 
 const classes = {TypeError, RangeError, Error};
@@ -173,19 +217,23 @@ function toError(raw) {
 	return error;
 }
 
-function callSync(run) {
+function callSync(run, release) {
 	try {
 		return run();
 	} catch (error) {
 		throw toError(error);
+	} finally {
+		release?.();
 	}
 }
 
-async function callAsync(run) {
+async function callAsync(run, release) {
 	try {
 		return JSON.parse(await run());
 	} catch (error) {
 		throw toError(error);
+	} finally {
+		release?.();
 	}
 }
 
@@ -211,8 +259,8 @@ class Provider {
 }
 
 function makeProvider(kind, options, fn) {
-	const {json, refs} = encode(options ?? {});
-	const info = JSON.parse(callSync(() => wasm.createProvider(kind, json, refs, fn)));
+	const {json, refs, release} = encode(options ?? {});
+	const info = JSON.parse(callSync(() => wasm.createProvider(kind, json, refs, fn), release));
 	const {id, ...publicInfo} = info;
 	return new Provider(id, publicInfo);
 }
@@ -257,20 +305,20 @@ export function createLimiter(concurrency) {
 
 /** Runs one call with retries, timeout and abort. */
 export function complete(options) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.complete(json, refs));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.complete(json, refs), release);
 }
 
 /** Runs subtasks in parallel (dependencies as a DAG) and merges their outputs. */
 export function section(options) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.section(json, refs));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.section(json, refs), release);
 }
 
 /** Samples the same task several times and aggregates the answers by a rule. */
 export function vote(options) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.vote(json, refs));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.vote(json, refs), release);
 }
 
 /** Applies a voting rule to answers you already have, synchronously. */
@@ -278,59 +326,65 @@ export function aggregate(answers, options) {
 	const encodedAnswers = encode(answers);
 	const encodedOptions = encode(options ?? {});
 	const refs = [...encodedAnswers.refs, ...encodedOptions.refs];
+	const release = () => {
+		encodedAnswers.release();
+		encodedOptions.release();
+	};
+
 	if (encodedAnswers.refs.length > 0) {
+		release();
 		throw new TypeError('aggregate(answers): answers must be strings or plain objects, not functions or signals');
 	}
 
-	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs)));
+	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs), release));
 }
 
 /** Checks section options and returns the subtasks with their dependencies and phases, for a durable engine that runs one subtask at a time. */
 export function planSection(options) {
-	const {json, refs} = encode(options);
-	return JSON.parse(callSync(() => wasm.planSection(json, refs)));
+	const {json, refs, release} = encode(options);
+	return JSON.parse(callSync(() => wasm.planSection(json, refs), release));
 }
 
 /** Runs one subtask (with the run options' retries), its dependencies' outputs given as `{ [id]: text }`, and resolves to its outcome, plain data to store. */
 export function runSubtask(options, id, outputs = {}) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.runSubtask(json, refs, String(id), JSON.stringify(outputs)));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.runSubtask(json, refs, String(id), JSON.stringify(outputs)), release);
 }
 
 /** Merges stored outcomes (`{ [id]: outcome }` or a list with ids) into the same report as `section`. */
 export function finishSection(options, outcomes) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.finishSection(json, refs, JSON.stringify(outcomes)));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.finishSection(json, refs, JSON.stringify(outcomes)), release);
 }
 
 /** Checks vote options and returns the first round and limits, for a durable engine that runs one sample at a time. */
 export function planVote(options) {
-	const {json, refs} = encode(options);
-	return JSON.parse(callSync(() => wasm.planVote(json, refs)));
+	const {json, refs, release} = encode(options);
+	return JSON.parse(callSync(() => wasm.planVote(json, refs), release));
 }
 
 /** Runs one sample of a vote (with the run options' retries) and resolves to its outcome, plain data to store. */
 export function runSample(options, index) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.runSample(json, refs, index));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.runSample(json, refs, index), release);
 }
 
 /** Given the stored outcomes (in the order they finished) and the samples still running, says whether the vote is settled and which samples to run next. */
 export function evaluateVote(options, outcomes, pending = []) {
-	const {json, refs} = encode(options);
-	return JSON.parse(callSync(() => wasm.evaluateVote(json, refs, JSON.stringify(outcomes), JSON.stringify(pending))));
+	const {json, refs, release} = encode(options);
+	return JSON.parse(callSync(() => wasm.evaluateVote(json, refs, JSON.stringify(outcomes), JSON.stringify(pending)), release));
 }
 
 /** Tallies stored outcomes into the same result as `vote`. */
 export function finishVote(options, outcomes) {
-	const {json, refs} = encode(options);
-	return callAsync(() => wasm.finishVote(json, refs, JSON.stringify(outcomes)));
+	const {json, refs, release} = encode(options);
+	return callAsync(() => wasm.finishVote(json, refs, JSON.stringify(outcomes)), release);
 }
 
 /** The smallest k for ahead-by-k voting that reaches `target` with voters of `accuracy`. */
 export function aheadByFor(options) {
-	const {json} = encode(options);
-	return callSync(() => wasm.aheadByFor(json));
+	const {json, release} = encode(options);
+	return callSync(() => wasm.aheadByFor(json), release);
 }
 
 /** Counts of providers and limiters alive in the core (for leak checks). */
