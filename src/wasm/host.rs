@@ -41,7 +41,25 @@ pub fn message_of(value: &JsValue) -> String {
         let name = get(value, "name").as_string().unwrap_or_default();
         return if name.is_empty() || name == "Error" { m } else { format!("{name}: {m}") };
     }
-    value.as_string().unwrap_or_else(|| String::from(js_sys::JsString::from(value.clone())))
+    if let Some(text) = value.as_string() {
+        return text;
+    }
+    // JavaScript may throw anything: null, a number, a plain object, a Response.
+    if value.is_undefined() {
+        return "undefined".into();
+    }
+    let kind = value.js_typeof().as_string().unwrap_or_default();
+    let constructor = get(&get(value, "constructor"), "name").as_string().filter(|n| !n.is_empty() && n != "Object");
+    match js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()) {
+        Some(json) if json != "{}" => match constructor {
+            Some(name) => format!("{name} {json}"),
+            None => json,
+        },
+        _ => match constructor {
+            Some(name) => format!("an instance of {name}"),
+            None => format!("a thrown {kind} value"),
+        },
+    }
 }
 
 /// JSON text to a JS value.
