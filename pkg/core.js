@@ -34,6 +34,7 @@ function isPlainObject(value) {
 // objects, so the core can accept them (functions, signals, providers, limiters)
 // or reject them by name (NaN, BigInt, class instances) instead of seeing null.
 function encode(value) {
+	value = guardOnEvent(value);
 	const refs = [];
 	const releases = [];
 	const seen = new Set();
@@ -124,6 +125,34 @@ function encode(value) {
 	};
 
 	return {json, refs, release};
+}
+
+// An async onEvent returns a promise the core never sees. Its rejection is caught
+// here and thrown at the next event, where the core reports it once as a warning,
+// instead of surfacing as an unhandled rejection (which ends a Node process).
+function guardOnEvent(options) {
+	if (options === null || typeof options !== 'object' || typeof options.onEvent !== 'function') {
+		return options;
+	}
+
+	const handler = options.onEvent;
+	let failure;
+	const onEvent = event => {
+		const result = handler(event);
+		if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+			result.then(undefined, error => {
+				failure ??= {error};
+			});
+		}
+
+		if (failure !== undefined) {
+			const {error} = failure;
+			failure = undefined;
+			throw error;
+		}
+	};
+
+	return {...options, onEvent};
 }
 
 // Each caller's signal gets one listener, however many runs use it at once, because
@@ -292,7 +321,11 @@ class Limiter {
 /** A limit on open requests shared by every run it is passed to as `limiter`. */
 export function createLimiter(concurrency) {
 	if (typeof concurrency !== 'number' || !Number.isFinite(concurrency)) {
-		const got = typeof concurrency === 'number' ? String(concurrency) : `a ${typeof concurrency === 'bigint' ? 'BigInt' : typeof concurrency}`;
+		const got = typeof concurrency === 'number' ? String(concurrency)
+			: concurrency === undefined || concurrency === null ? String(concurrency)
+				: typeof concurrency === 'bigint' ? 'a BigInt'
+					: typeof concurrency === 'object' ? 'an object'
+						: `a ${typeof concurrency}`;
 		const error = new TypeError(`createLimiter(concurrency): expected a positive integer, got ${got}`);
 		error.code = 'INVALID_OPTIONS';
 		error.path = 'createLimiter(concurrency)';
