@@ -195,12 +195,11 @@ pub struct Submitted {
 /// requests inline.
 pub async fn submit(run: &Rc<Run>, chunk: &Chunk, metadata: &Map<String, Value>) -> Result<Submitted> {
     let provider = &chunk.provider;
-    let base = &provider.base_url;
     match chunk.api {
         Api::OpenAi => {
             let random = || run.host.random();
             let (content_type, body) = multipart(&chunk.jsonl(), &random);
-            let upload = HttpRequest { url: format!("{base}/files"), method: "POST", headers: headers(Api::OpenAi, provider, Some(&content_type)), body };
+            let upload = HttpRequest { url: provider.endpoint("/files"), method: "POST", headers: headers(Api::OpenAi, provider, Some(&content_type)), body };
             let file = send(run, provider, upload, "batch file upload", Retry::Idempotent).await?;
             let file_id = file.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| {
                 crate::provider::bad_response(provider, "the file upload response has no id", false, Some(&file.to_string()))
@@ -210,7 +209,7 @@ pub async fn submit(run: &Rc<Run>, chunk: &Chunk, metadata: &Map<String, Value>)
                 create["metadata"] = Value::Object(metadata.clone());
             }
             let request = HttpRequest {
-                url: format!("{base}/batches"),
+                url: provider.endpoint("/batches"),
                 method: "POST",
                 headers: headers(Api::OpenAi, provider, Some("application/json")),
                 body: create.to_string(),
@@ -220,7 +219,7 @@ pub async fn submit(run: &Rc<Run>, chunk: &Chunk, metadata: &Map<String, Value>)
         }
         Api::Anthropic => {
             let request = HttpRequest {
-                url: format!("{base}/messages/batches"),
+                url: provider.endpoint("/messages/batches"),
                 method: "POST",
                 headers: headers(Api::Anthropic, provider, Some("application/json")),
                 body: chunk.anthropic_body(),
@@ -231,16 +230,17 @@ pub async fn submit(run: &Rc<Run>, chunk: &Chunk, metadata: &Map<String, Value>)
     }
 }
 
-fn batch_url(api: Api, provider: &Provider, id: &str) -> String {
+/// The URL of batch `id`, with `suffix` (`""`, `"/cancel"`, `"/results"`) after it.
+fn batch_url(api: Api, provider: &Provider, id: &str, suffix: &str) -> String {
     match api {
-        Api::OpenAi => format!("{}/batches/{}", provider.base_url, segment(id)),
-        Api::Anthropic => format!("{}/messages/batches/{}", provider.base_url, segment(id)),
+        Api::OpenAi => provider.endpoint(&format!("/batches/{}{suffix}", segment(id))),
+        Api::Anthropic => provider.endpoint(&format!("/messages/batches/{}{suffix}", segment(id))),
     }
 }
 
 /// Gets a batch's state.
 pub async fn status(run: &Rc<Run>, api: Api, provider: &Provider, id: &str) -> Result<BatchState> {
-    let request = HttpRequest { url: batch_url(api, provider, id), method: "GET", headers: headers(api, provider, None), body: String::new() };
+    let request = HttpRequest { url: batch_url(api, provider, id, ""), method: "GET", headers: headers(api, provider, None), body: String::new() };
     let body = send(run, provider, request, "batch status check", Retry::Idempotent).await?;
     parse_state(api, provider, &body)
 }
@@ -248,7 +248,7 @@ pub async fn status(run: &Rc<Run>, api: Api, provider: &Provider, id: &str) -> R
 /// Asks the provider to cancel a batch and returns its state after the request.
 pub async fn cancel(run: &Rc<Run>, api: Api, provider: &Provider, id: &str) -> Result<BatchState> {
     let request = HttpRequest {
-        url: format!("{}/cancel", batch_url(api, provider, id)),
+        url: batch_url(api, provider, id, "/cancel"),
         method: "POST",
         headers: headers(api, provider, None),
         body: String::new(),
@@ -262,8 +262,8 @@ pub async fn cancel(run: &Rc<Run>, api: Api, provider: &Provider, id: &str) -> R
 /// key only goes to the configured host (ogx sends `results_url` as a bare path).
 pub fn results_url(api: Api, provider: &Provider, id: &str) -> String {
     match api {
-        Api::OpenAi => format!("{}/files/{}/content", provider.base_url, segment(id)),
-        Api::Anthropic => format!("{}/results", batch_url(api, provider, id)),
+        Api::OpenAi => provider.endpoint(&format!("/files/{}/content", segment(id))),
+        Api::Anthropic => batch_url(api, provider, id, "/results"),
     }
 }
 

@@ -54,7 +54,7 @@ pub fn http_request(provider: &Provider, request: &CallRequest) -> HttpRequest {
     }
     headers.extend(provider.headers.iter().cloned());
     HttpRequest {
-        url: format!("{}/messages", provider.base_url),
+        url: provider.endpoint("/messages"),
         method: "POST",
         headers,
         body: request_body(provider, request).to_string(),

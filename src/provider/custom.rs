@@ -80,7 +80,13 @@ pub fn parse_result(provider: &Provider, value: &Value) -> Result<CallResponse> 
     };
     let text = match obj.get("text") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
+        // `text: null` is a reply with no text, such as a filtered one.
+        Some(Value::Null) => String::new(),
+        None => {
+            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            let found = if keys.is_empty() { "no keys".to_string() } else { format!("the keys {}", keys.join(", ")) };
+            return Err(invalid(format!("an object without `text` (it has {found})")));
+        }
         Some(other) => return Err(invalid(format!("a `text` that is {}", crate::decode::describe(other)))),
     };
     let finish_reason = match obj.get("finishReason").and_then(Value::as_str) {

@@ -144,16 +144,19 @@ pub fn status_error(
     )
 }
 
-/// The delay a response asks for: `retry-after-ms` (milliseconds), else `Retry-After`
-/// as seconds or as an HTTP date.
+/// The delay a response asks for: `retry-after-ms` (milliseconds) or `Retry-After`
+/// (seconds or an HTTP date), the longer one when both are sent.
 pub fn retry_after_ms(response: &dyn HttpResponse, epoch_now: f64) -> Option<f64> {
-    if let Some(ms) = response.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(ms);
-        }
+    let millis = response
+        .header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0);
+    let standard = response.header("retry-after").and_then(|v| parse_retry_after(&v, epoch_now));
+    // When both are sent, neither may be undercut: wait for the later one.
+    match (millis, standard) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
-    let value = response.header("retry-after")?;
-    parse_retry_after(&value, epoch_now)
 }
 
 /// Parses a `Retry-After` value: delta seconds, or an HTTP date compared with

@@ -100,6 +100,15 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// The URL of `path` (such as `/chat/completions`) under the base URL, in front of
+    /// the base URL's query, if any (Azure OpenAI's `?api-version=`).
+    pub fn endpoint(&self, path: &str) -> String {
+        match self.base_url.split_once('?') {
+            Some((base, query)) => format!("{base}{path}?{query}"),
+            None => format!("{}{path}", self.base_url),
+        }
+    }
+
     /// The price of this provider's model, if configured.
     pub fn price(&self, model: Option<&str>) -> Option<Price> {
         let wanted = model.or(self.model.as_deref());
@@ -462,7 +471,14 @@ pub fn from_options(
             if value.is_null() {
                 continue;
             }
-            let v = decode::string(&decode::join(&hp, name), value)?;
+            let at = decode::join(&hp, name);
+            let v = decode::string(&at, value)?;
+            if !is_header_name(name) {
+                return Err(Error::type_error(&at, format!("{name:?} is not a valid HTTP header name; use letters, digits and !#$%&'*+-.^_`|~ only")));
+            }
+            if v.contains(['\r', '\n', '\0']) {
+                return Err(Error::type_error(&at, "the value contains a line break or NUL, which HTTP header values cannot carry"));
+            }
             headers.push((name.clone(), v.to_string()));
         }
     }
@@ -537,15 +553,40 @@ pub fn from_options(
 }
 
 fn validate_base_url(path: &str, url: &str) -> Result<String> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let lower = trimmed.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) || trimmed.len() <= "https://".len() {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let Some(rest) = rest.filter(|r| !r.is_empty()) else {
         return Err(Error::type_error(
             path,
             format!("expected an absolute http(s) URL such as \"http://127.0.0.1:8080/v1\", got {url:?}"),
         ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        // The URL itself is not repeated: the part before `@` is a password.
+        return Err(Error::type_error(
+            path,
+            "must not contain user:password@ (fetch rejects such URLs, and credentials would show in errors); pass the key as apiKey or in headers",
+        ));
     }
-    Ok(trimmed.to_string())
+    if url.contains('#') {
+        return Err(Error::type_error(path, format!("must not contain a fragment (#...), got {url:?}")));
+    }
+    // Trim a trailing slash of the path, also in front of a query (`/v1/?api-version=`).
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base.trim_end_matches('/'), Some(query)),
+        None => (url.trim_end_matches('/'), None),
+    };
+    Ok(match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base.to_string(),
+    })
+}
+
+/// Whether `name` is an HTTP header name (a token of RFC 9110).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn decode_prices(o: &Obj<'_>, model: Option<&str>) -> Result<Vec<(String, Price)>> {
@@ -721,8 +762,16 @@ impl<'a> StreamText<'a> {
         observer(&new, &safe)
     }
 
-    /// The whole text, secrets removed.
+    /// The whole text, secrets removed. The tail held back in case it started a secret
+    /// goes to the observer now, so the pieces it saw add up to the whole text.
     pub fn finish(self) -> String {
-        self.redactor.redact(&self.raw)
+        let text = self.redactor.redact(&self.raw);
+        if let Some(observer) = self.observer {
+            if !self.redactor.is_empty() && text.len() > self.emitted && text.is_char_boundary(self.emitted) {
+                // The reply is complete, so a stop reason no longer matters.
+                let _ = observer(&text[self.emitted..], &text);
+            }
+        }
+        text
     }
 }

@@ -53,7 +53,7 @@ pub fn http_request(provider: &Provider, request: &CallRequest) -> HttpRequest {
     }
     headers.extend(provider.headers.iter().cloned());
     HttpRequest {
-        url: format!("{}/chat/completions", provider.base_url),
+        url: provider.endpoint("/chat/completions"),
         method: "POST",
         headers,
         body: request_body(provider, request).to_string(),
