@@ -72,6 +72,21 @@ fn embedded_value(text: &str) -> Option<Value> {
     None
 }
 
+/// Whether two JSON values are equal as JSON: numbers compare by value, so `1`, `1.0`
+/// and `1e0` are the same number.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y || crate::voting::normalize::canonical_number_json(x) == crate::voting::normalize::canonical_number_json(y)
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        (x, y) => x == y,
+    }
+}
+
 /// Writes `value` canonically: object keys sorted, no spaces.
 pub fn canonical(value: &Value) -> String {
     let mut out = String::new();
@@ -137,6 +152,15 @@ mod tests {
     fn embedded_in_prose() {
         assert_eq!(find_json("The answer is {\"a\": 1} as shown."), Some(json!({ "a": 1 })));
         assert_eq!(find_json("no json here"), None);
+    }
+
+    #[test]
+    fn numbers_equal_by_value() {
+        assert!(json_equal(&json!(1), &json!(1.0)));
+        assert!(json_equal(&serde_json::from_str::<Value>("1e0").unwrap(), &json!(1)));
+        assert!(json_equal(&json!({ "a": [2, 3.0] }), &json!({ "a": [2.0, 3] })));
+        assert!(!json_equal(&json!(1), &json!(1.5)));
+        assert!(!json_equal(&json!("1"), &json!(1)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::{Code, Error, Result};
+use crate::jsontext::json_equal;
 
 /// How scalar conflicts in a JSON merge are resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,7 +166,7 @@ fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut V
             add_source(&mut from, id);
             Slot::Array { items, from }
         }
-        (Slot::Leaf { value: old, mut from }, new) if &old == new => {
+        (Slot::Leaf { value: old, mut from }, new) if json_equal(&old, new) => {
             add_source(&mut from, id);
             Slot::Leaf { value: old, from }
         }
@@ -209,7 +210,7 @@ fn resolve(slot: Slot, conflicts: &[Conflict], policy: Conflicts) -> Value {
                 Conflicts::Collect => {
                     let mut distinct: Vec<Value> = Vec::new();
                     for (_, v) in values {
-                        if !distinct.contains(v) {
+                        if !distinct.iter().any(|d| json_equal(d, v)) {
                             distinct.push(v.clone());
                         }
                     }
