@@ -1,5 +1,6 @@
 //! Canonical forms of answers, and exact arithmetic for weights and scores.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 /// Zeros past which a number is written in scientific form instead of positionally.
@@ -81,10 +82,30 @@ pub fn canonical_f64(n: f64) -> String {
     canonical_decimal(&format!("{n}")).unwrap_or_else(|| format!("{n}"))
 }
 
-/// Text folded for comparison: lowercase, whitespace collapsed, trailing punctuation
-/// and surrounding quotes removed.
+thread_local! {
+    /// Unicode NFC normalization, which the host provides (JavaScript's
+    /// `String.prototype.normalize`) so that the module carries no normalization tables.
+    static NFC: Cell<Option<fn(&str) -> String>> = const { Cell::new(None) };
+}
+
+/// Installs the host's NFC normalization.
+pub fn set_nfc(normalize: fn(&str) -> String) {
+    NFC.with(|n| n.set(Some(normalize)));
+}
+
+/// `text` in Unicode NFC when the host provides normalization, so a precomposed "é"
+/// and "e" with a combining accent compare equal. ASCII text is already normalized.
+pub fn nfc(text: &str) -> std::borrow::Cow<'_, str> {
+    match NFC.with(Cell::get) {
+        Some(normalize) if !text.is_ascii() => std::borrow::Cow::Owned(normalize(text)),
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// Text folded for comparison: Unicode NFC, lowercase, whitespace collapsed, trailing
+/// punctuation and surrounding quotes removed.
 pub fn fold_text(text: &str) -> String {
-    let lower = text.trim().to_lowercase();
+    let lower = nfc(text.trim()).to_lowercase();
     let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed
         .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '*' | '“' | '”'))
@@ -95,7 +116,7 @@ pub fn fold_text(text: &str) -> String {
 
 /// Words of a text for similarity: lowercase alphanumeric runs.
 pub fn tokens(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
+    let mut out: Vec<String> = nfc(text)
         .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())

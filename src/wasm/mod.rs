@@ -120,6 +120,7 @@ where
 /// Records which runtime loaded the module: `node`, `browser` or `workerd`.
 #[wasm_bindgen(js_name = setRuntime)]
 pub fn set_runtime(name: &str) {
+    crate::voting::normalize::set_nfc(|text| String::from(js_sys::JsString::from(text).normalize("NFC")));
     registry::set_runtime(match name {
         "workerd" => Runtime::Workers,
         "browser" => Runtime::Browser,
