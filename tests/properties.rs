@@ -23,6 +23,7 @@ use parallel_task_executor::sectioning::SectionOptions;
 use parallel_task_executor::transport::{HostError, HostFunction, HostValue, RegexEngine, Runtime, SignalSource};
 use parallel_task_executor::voting::extract::{find_choice, find_number, find_ranking, parse_json_path, select_path, Extract};
 use parallel_task_executor::voting::normalize::{canonical_decimal, canonical_f64, Ratio};
+use parallel_task_executor::voting::rules::{evaluate, tally, Entry, Evaluation, LiveTally, Outlook, Rule, Vote};
 use parallel_task_executor::voting::{aggregate, VoteOptions};
 use parallel_task_executor::{Code, Error};
 use proptest::prelude::*;
@@ -641,5 +642,68 @@ fn adaptive_rule_with_null_count_is_rejected() {
         let err = VoteOptions::decode(&options, &Refs { fn_result: Value::Null }, &LiteralRegex).err().expect("rejected");
         assert_eq!(err.code, Code::InvalidOptions);
         assert!(err.message.starts_with("rule."), "{}", err.message);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The live tally
+// ---------------------------------------------------------------------------
+
+fn live_rules() -> Vec<Rule> {
+    let decode = |v: Value| Rule::decode(Some(&v), None).expect("a valid rule");
+    vec![
+        decode(json!("plurality")),
+        decode(json!("majority")),
+        decode(json!({ "threshold": 0.6, "of": "samples" })),
+        decode(json!({ "atLeast": 3 })),
+        decode(json!({ "atLeast": 2, "answer": "b" })),
+        decode(json!({ "firstTo": 3 })),
+        decode(json!({ "aheadBy": 2 })),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// After every vote, the tally kept vote by vote decides exactly as a recount of
+    /// every vote does: same settled and decided flags, tie, pass, top-up and winner.
+    #[test]
+    fn live_tally_decides_as_a_recount(
+        cast in prop::collection::vec((0usize..4, 0usize..3, 0usize..6), 1..40),
+        remaining in 0i64..6,
+        is_final in any::<bool>(),
+    ) {
+        let keys = ["a", "b", "c", "d"];
+        let weights = [1.0, 2.0, 0.5];
+        for rule in live_rules() {
+            let mut live = LiveTally::new(&rule);
+            let mut votes: Vec<Vote> = Vec::new();
+            for (order, &(k, w, voter)) in cast.iter().enumerate() {
+                // Sample indexes out of order, as when later samples finish first.
+                let vote = Vote {
+                    sample: (order * 7) % 41,
+                    voter,
+                    order,
+                    key: Rc::from(keys[k]),
+                    display: Rc::from(keys[k]),
+                    value: Rc::new(json!(keys[k])),
+                    weight: Ratio::from_f64(weights[w]),
+                };
+                live.push(&vote);
+                votes.push(vote);
+                let all = votes.iter().fold(Ratio::ZERO, |a, v| a.add(v.weight));
+                let outlook = Outlook { remaining: Ratio::int(remaining), is_final, all_weight: all.add(Ratio::int(remaining)), max_weight: Ratio::int(2) };
+                let full = tally(&votes);
+                let expected = evaluate(&rule, &full, &votes, outlook);
+                let (got, snapshot) = live.evaluate(&rule, outlook);
+                let winner = |e: &Evaluation, t: &[Entry]| e.winner.map(|i| t[i].key.clone());
+                prop_assert_eq!(winner(&got, &snapshot), winner(&expected, &full), "rule {}", rule.name());
+                prop_assert_eq!(
+                    (got.settled, got.decided, got.tie, got.passed, got.top_up),
+                    (expected.settled, expected.decided, expected.tie, expected.passed, expected.top_up),
+                    "rule {} after {} votes", rule.name(), votes.len()
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 //
 // Usage: node clients/aggregate.mjs ANSWERS ROUNDS
 import {performance} from 'node:perf_hooks';
-import {aggregate} from 'parallel-task-executor';
+import {aggregate, custom, vote} from 'parallel-task-executor';
 import {printResult} from '../lib/process.mjs';
 import {mulberry32} from '../lib/random.mjs';
 
@@ -87,6 +87,51 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const wasmBytesAfter = wasmProxy();
+
+// How the cost per answer grows with size: a tally kept in linear time costs the
+// same per answer at four times the size. Two workloads that once grew
+// quadratically: many distinct answers, and an adaptive vote that draws a few
+// samples per round until maxSamples (alternating answers never lead by 2 after
+// an even number of samples).
+const median = values => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
+async function perItemMs(size, work) {
+	const times = [];
+	for (let run = 0; run < 3; run++) {
+		const start = performance.now();
+		await work(size);
+		times.push((performance.now() - start) / size);
+	}
+
+	return median(times);
+}
+
+const distinctAnswers = size => {
+	const result = aggregate(Array.from({length: size}, (_, index) => `answer ${index}`));
+	if (result.tally.length !== size) {
+		throw new Error(`expected ${size} distinct answers, got ${result.tally.length}`);
+	}
+};
+
+const alternatingVote = async size => {
+	let calls = 0;
+	const provider = custom(async () => (calls++ % 2 === 0 ? 'a' : 'b'));
+	const result = await vote({provider, prompt: 'q', voters: 2, rule: {aheadBy: 2}, maxSamples: size, concurrency: 8});
+	if (result.valid !== size) {
+		throw new Error(`expected ${size} samples, got ${result.valid}`);
+	}
+};
+
+const distinctLarge = Math.min(count, 30_000);
+const voteLarge = Math.min(3000, Math.max(400, Math.round(count / 10)));
+const scaling = {
+	distinct: {small: distinctLarge / 4, large: distinctLarge},
+	adaptive: {small: voteLarge / 4, large: voteLarge},
+};
+for (const [name, work] of [['distinct', distinctAnswers], ['adaptive', alternatingVote]]) {
+	const sizes = scaling[name];
+	sizes.smallMsPerItem = await perItemMs(sizes.small, work);
+	sizes.largeMsPerItem = await perItemMs(sizes.large, work);
+}
 const sortedEntries = counts => Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
 const sameCounts = JSON.stringify(sortedEntries(packageResult.counts)) === JSON.stringify(sortedEntries(javascriptResult.counts));
 printResult({
@@ -101,4 +146,5 @@ printResult({
 	sameCounts,
 	wasmBytesBefore,
 	wasmBytesAfter,
+	scaling,
 });

@@ -28,6 +28,7 @@ export async function run(config, log) {
 		abstained: result.packageAbstained,
 		wasmBytesBefore: result.wasmBytesBefore,
 		wasmBytesAfter: result.wasmBytesAfter,
+		scaling: result.scaling,
 	};
 }
 
@@ -46,6 +47,21 @@ export function render(result) {
 	];
 	if (result.packagePerSecond) {
 		lines.splice(lines.length - 1, 0, '', `The plain JavaScript tally is ${fmt(result.javascriptPerSecond.median / result.packagePerSecond.median)}× the package's steady rate. \`aggregate\` does more per answer (the number finder also reads answer markers and spelled-out numbers, and the result lists every sample with its status), and its memory use is large: the process's \`external − arrayBuffers\` (where Node 20 counts WebAssembly memory) grew from ${fmt(result.wasmBytesBefore / 1_048_576)} MiB to ${fmt(result.wasmBytesAfter / 1_048_576)} MiB over these calls, about ${fmt((result.wasmBytesAfter - result.wasmBytesBefore) / result.answers)} bytes per answer.`);
+	}
+
+	if (result.scaling) {
+		const {distinct, adaptive} = result.scaling;
+		const micro = ms => fmt(ms * 1000);
+		lines.push(
+			'',
+			'Cost per answer as the input grows fourfold (median of 3 runs each; a ratio near 1 means linear time):',
+			'',
+			'| workload | smaller | µs per answer | 4× larger | µs per answer | ratio |',
+			'|---|---|---|---|---|---|',
+			`| \`aggregate\` over answers that all differ | ${distinct.small.toLocaleString('en-US')} | ${micro(distinct.smallMsPerItem)} | ${distinct.large.toLocaleString('en-US')} | ${micro(distinct.largeMsPerItem)} | ${fmt(distinct.largeMsPerItem / distinct.smallMsPerItem)} |`,
+			`| \`vote\` with \`aheadBy: 2\` run to \`maxSamples\` (custom provider, alternating answers) | ${adaptive.small.toLocaleString('en-US')} | ${micro(adaptive.smallMsPerItem)} | ${adaptive.large.toLocaleString('en-US')} | ${micro(adaptive.largeMsPerItem)} | ${fmt(adaptive.largeMsPerItem / adaptive.smallMsPerItem)} |`,
+			'',
+		);
 	}
 
 	return lines.join('\n');

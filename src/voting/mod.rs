@@ -29,8 +29,8 @@ use crate::task::Input;
 use crate::transport::{Host, RegexEngine};
 use extract::Extract;
 use normalize::Ratio;
-use result::{Candidate, Sample, Verdict};
-use rules::{Outlook, Rule, TiePolicy};
+use result::{Candidate, Sample, SampleStatus, Verdict};
+use rules::{LiveTally, Outlook, Rule, TiePolicy, Vote};
 
 /// One voter (a strategy, perspective or model).
 #[derive(Clone)]
@@ -435,6 +435,11 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
         json!({ "kind": "vote", "voters": opts.first_round, "maxSamples": opts.max_samples, "rule": opts.rule.name() }),
     );
     let samples: Rc<RefCell<Vec<Sample>>> = Rc::new(RefCell::new(Vec::new()));
+    let weights: RefCell<Weights> = RefCell::new(Weights::default());
+    // Rules whose count a later sample cannot rewrite are tallied as samples finish;
+    // the others are re-counted from every sample at each step.
+    let mut live = (!matches!(opts.rule, Rule::Score { .. } | Rule::Borda) && !(opts.extract.is_text() && opts.similarity.is_some()))
+        .then(|| LiveTally::new(&opts.rule));
     let mut pool: FuturesUnordered<SampleFuture> = FuturesUnordered::new();
     let mut round = 0usize;
     let mut rounds: Vec<Value> = Vec::new();
@@ -446,6 +451,7 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
             let (voter_index, voter) = opts.voter_of(index);
             let record = Rc::new(RefCell::new(CallRecord::default()));
             samples.borrow_mut().push(Sample::new(index, voter_index, voter, record.clone()));
+            weights.borrow_mut().add_drawn(voter.weight);
             indexes.push(index);
             let run = run.clone();
             let opts = opts.clone();
@@ -473,10 +479,13 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     let mut stop_error: Option<Error> = None;
     let regex = host.regex();
     loop {
-        let verdict = current_verdict(&opts, &samples.borrow(), pool.len());
+        let verdict = match &live {
+            Some(live) => live_verdict(&opts, live, &weights.borrow(), pool.is_empty()),
+            None => current_verdict(&opts, &samples.borrow(), pool.len()),
+        };
         if verdict.evaluation.settled && !matches!(opts.rule, Rule::Score { .. } | Rule::Borda) {
             if !pool.is_empty() || decision.is_none() {
-                let counted = samples.borrow().iter().filter(|s| s.status.is_some()).count();
+                let counted = finished_count;
                 decision = Some(json!({ "afterSamples": counted, "round": round, "atMs": round_ms(run.elapsed()) }));
                 run.events.emit("decided", json!({ "winner": verdict.winner_display(), "decided": verdict.evaluation.decided, "afterSamples": counted, "round": round }));
             }
@@ -486,7 +495,7 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
             let drawn = samples.borrow().len();
             // When every sample so far failed, the provider is not answering: more
             // samples would fail the same way, so the vote ends with ALL_FAILED.
-            let all_failed = samples.borrow().iter().all(|s| s.status == Some(result::SampleStatus::Failed));
+            let all_failed = weights.borrow().failed == drawn;
             if opts.rule.is_adaptive() && drawn < opts.max_samples && !all_failed {
                 let want = verdict.evaluation.top_up.max(1).min(opts.max_samples - drawn);
                 round += 1;
@@ -516,6 +525,18 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
             let sample = &mut all[index];
             sample.finish(result, &opts, regex);
             sample.order = Some(finished_count);
+            weights.borrow_mut().finish(sample);
+            if let (Some(live), Some(SampleStatus::Ok), Some(answer)) = (&mut live, &sample.status, &sample.answer) {
+                live.push(&Vote {
+                    sample: sample.index,
+                    voter: sample.voter_index,
+                    order: finished_count,
+                    key: Rc::from(answer.key.as_str()),
+                    display: Rc::from(answer.display.as_str()),
+                    value: Rc::new(answer.value.clone()),
+                    weight: sample.weight,
+                });
+            }
             finished_count += 1;
             run.events.emit("sample", sample.event_json());
         }
@@ -588,6 +609,41 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
             Err(err.with_report(report.into_value()))
         }
     }
+}
+
+/// Sample weights of a running vote, kept as samples are drawn and finish.
+#[derive(Default)]
+struct Weights {
+    drawn: usize,
+    failed: usize,
+    all: Ratio,
+    pending: Ratio,
+}
+
+impl Weights {
+    fn add_drawn(&mut self, weight: Ratio) {
+        self.drawn += 1;
+        self.all = self.all.add(weight);
+        self.pending = self.pending.add(weight);
+    }
+
+    fn finish(&mut self, sample: &Sample) {
+        self.pending = self.pending.sub(sample.weight);
+        if sample.status == Some(SampleStatus::Failed) {
+            self.failed += 1;
+        }
+    }
+}
+
+/// The verdict on the samples so far from the live tally: the same decision as
+/// [`current_verdict`] without going over every sample.
+fn live_verdict(opts: &VoteOptions, live: &LiveTally, weights: &Weights, idle: bool) -> Verdict {
+    let max_w = opts.max_weight();
+    let drawable = if opts.rule.is_adaptive() { opts.max_samples.saturating_sub(weights.drawn) } else { 0 };
+    let is_final = idle && drawable == 0;
+    let outlook = Outlook { remaining: weights.pending.add(max_w.mul(Ratio::int(drawable as i64))), is_final, all_weight: weights.all, max_weight: max_w };
+    let (evaluation, tally) = live.evaluate(&opts.rule, outlook);
+    Verdict { valid_weight: Ratio::ZERO, tally, evaluation, ranking: Vec::new() }
 }
 
 /// The verdict on the samples so far, for early stopping.

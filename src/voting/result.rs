@@ -381,11 +381,15 @@ pub fn candidate_groups(extract: &Extract, samples: &[Sample], similarity: Optio
         }
         _ => {
             let mut groups: Vec<CandidateGroup> = Vec::new();
+            let mut by_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
             for &i in &valid {
                 let a = answer(i);
-                match groups.iter_mut().find(|g| g.key == a.key) {
-                    Some(g) => g.samples.push(i),
-                    None => groups.push(CandidateGroup { key: a.key.clone(), display: a.display.clone(), value: a.value.clone(), samples: vec![i], representative: i }),
+                match by_key.get(a.key.as_str()) {
+                    Some(&g) => groups[g].samples.push(i),
+                    None => {
+                        by_key.insert(a.key.as_str(), groups.len());
+                        groups.push(CandidateGroup { key: a.key.clone(), display: a.display.clone(), value: a.value.clone(), samples: vec![i], representative: i });
+                    }
                 }
             }
             groups

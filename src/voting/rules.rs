@@ -3,6 +3,7 @@
 //! adaptive rule should draw.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -237,21 +238,28 @@ pub fn sort_tally(entries: &mut [Entry]) {
 /// Counts votes per answer.
 pub fn tally(votes: &[Vote]) -> Vec<Entry> {
     let mut entries: Vec<Entry> = Vec::new();
+    // Each answer's entry by key: a scan of the entries would make many distinct
+    // answers quadratic.
+    let mut index: HashMap<Rc<str>, usize> = HashMap::new();
     for v in votes {
-        match entries.iter_mut().find(|e| e.key.as_str() == &*v.key) {
+        let slot = index.get(&v.key).copied();
+        match slot.map(|i| &mut entries[i]) {
             Some(e) => {
                 e.votes = e.votes.add(v.weight);
                 e.voters.push(v.sample);
                 e.precedence = e.precedence.min(v.precedence());
             }
-            None => entries.push(Entry {
-                key: v.key.to_string(),
-                display: v.display.to_string(),
-                value: (*v.value).clone(),
-                votes: v.weight,
-                voters: vec![v.sample],
-                precedence: v.precedence(),
-            }),
+            None => {
+                index.insert(v.key.clone(), entries.len());
+                entries.push(Entry {
+                    key: v.key.to_string(),
+                    display: v.display.to_string(),
+                    value: (*v.value).clone(),
+                    votes: v.weight,
+                    voters: vec![v.sample],
+                    precedence: v.precedence(),
+                });
+            }
         }
     }
     for e in &mut entries {
@@ -399,39 +407,193 @@ fn samples_for(needed: Ratio, max_weight: Ratio) -> usize {
     }
 }
 
+/// Votes in the order they were cast, tracking the leader and the runner-up as they
+/// arrive (counts only grow), so each vote costs a lookup rather than a scan.
+#[derive(Default)]
+pub struct Sequence {
+    counts: HashMap<Rc<str>, Ratio>,
+    leader: Option<Rc<str>>,
+    top: Ratio,
+    second: Ratio,
+}
+
+impl Default for Ratio {
+    fn default() -> Ratio {
+        Ratio::ZERO
+    }
+}
+
+impl Sequence {
+    /// Adds a vote. Returns the leader's and the runner-up's votes when `key` leads
+    /// after it (only the answer that just gained can newly meet a condition).
+    pub fn push(&mut self, key: &Rc<str>, weight: Ratio) -> Option<(Ratio, Ratio)> {
+        let count = self.counts.entry(key.clone()).or_insert(Ratio::ZERO);
+        *count = count.add(weight);
+        let count = *count;
+        if self.leader.as_ref() == Some(key) {
+            self.top = count;
+        } else if count.compare(self.top).is_gt() {
+            self.second = self.top;
+            self.top = count;
+            self.leader = Some(key.clone());
+        } else if count.compare(self.second).is_gt() {
+            self.second = count;
+        }
+        (self.leader.as_ref() == Some(key)).then_some((self.top, self.second))
+    }
+}
+
+/// The condition a sequential rule stops at, given the leader's and the runner-up's
+/// votes; `None` for the other rules.
+pub fn stop_condition(rule: &Rule) -> Option<Box<dyn Fn(Ratio, Ratio) -> bool>> {
+    match rule {
+        Rule::FirstTo(k) => {
+            let k = *k;
+            Some(Box::new(move |top, _| top.compare(k) != Ordering::Less))
+        }
+        Rule::AheadBy(k) => {
+            let k = *k;
+            Some(Box::new(move |top, second: Ratio| top.sub(second).compare(k) != Ordering::Less))
+        }
+        _ => None,
+    }
+}
+
 /// Replays the votes in the order they were cast and returns the key of the answer
 /// that first met `reached(votes of the leader, votes of the runner-up)`.
 fn first_to_reach(votes: &[Vote], reached: impl Fn(Ratio, Ratio) -> bool) -> Option<String> {
     let mut ordered: Vec<&Vote> = votes.iter().collect();
     ordered.sort_by_key(|v| (v.order, v.sample));
-    let mut running: Vec<(Rc<str>, Ratio)> = Vec::new();
+    let mut sequence = Sequence::default();
     for v in ordered {
-        match running.iter_mut().find(|(key, _)| Rc::ptr_eq(key, &v.key) || key == &v.key) {
-            Some(slot) => slot.1 = slot.1.add(v.weight),
-            None => running.push((v.key.clone(), v.weight)),
-        }
-        let mut top = Ratio::ZERO;
-        let mut second = Ratio::ZERO;
-        let mut leader: Option<&Rc<str>> = None;
-        for (key, n) in &running {
-            if n.compare(top).is_gt() {
-                second = top;
-                top = *n;
-                leader = Some(key);
-            } else if n.compare(second).is_gt() {
-                second = *n;
+        if let Some((top, second)) = sequence.push(&v.key, v.weight) {
+            if reached(top, second) {
+                return Some(v.key.to_string());
             }
-        }
-        // Only the answer that just gained can newly meet the condition.
-        if leader == Some(&v.key) && reached(top, second) {
-            return Some(v.key.to_string());
         }
     }
     None
 }
 
+/// A tally kept up to date vote by vote while a vote runs, so that deciding whether
+/// to stop costs the same after the thousandth sample as after the first. It holds
+/// for rules whose count never changes retroactively: not Borda or score, and not
+/// free text grouped by similarity.
+pub struct LiveTally {
+    entries: Vec<Entry>,
+    index: HashMap<Rc<str>, usize>,
+    /// The two best entries, best first. Counts only grow and precedence only
+    /// improves, so an entry can only climb, and only when it gains a vote.
+    top: [Option<usize>; 2],
+    sequence: Sequence,
+    condition: Option<Box<dyn Fn(Ratio, Ratio) -> bool>>,
+    reached: Option<usize>,
+    valid: Ratio,
+}
+
+impl LiveTally {
+    /// An empty tally for `rule`.
+    pub fn new(rule: &Rule) -> LiveTally {
+        LiveTally {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            top: [None, None],
+            sequence: Sequence::default(),
+            condition: stop_condition(rule),
+            reached: None,
+            valid: Ratio::ZERO,
+        }
+    }
+
+    fn better(&self, a: usize, b: usize) -> bool {
+        let (a, b) = (&self.entries[a], &self.entries[b]);
+        b.votes.compare(a.votes).then(a.precedence.cmp(&b.precedence)) == Ordering::Less
+    }
+
+    /// Counts one vote, in the order votes are cast.
+    pub fn push(&mut self, vote: &Vote) {
+        let at = match self.index.get(&vote.key) {
+            Some(&at) => {
+                let e = &mut self.entries[at];
+                e.votes = e.votes.add(vote.weight);
+                e.precedence = e.precedence.min(vote.precedence());
+                at
+            }
+            None => {
+                self.index.insert(vote.key.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    key: vote.key.to_string(),
+                    display: vote.display.to_string(),
+                    value: (*vote.value).clone(),
+                    votes: vote.weight,
+                    voters: Vec::new(),
+                    precedence: vote.precedence(),
+                });
+                self.entries.len() - 1
+            }
+        };
+        self.valid = self.valid.add(vote.weight);
+        match self.top {
+            [None, _] => self.top = [Some(at), None],
+            [Some(first), _] if first == at => {}
+            [Some(first), second] => {
+                if self.better(at, first) {
+                    self.top = [Some(at), Some(first)];
+                } else if second.is_none_or(|s| s == at || self.better(at, s)) {
+                    self.top = [Some(first), Some(at)];
+                }
+            }
+        }
+        if self.reached.is_none() {
+            if let (Some(condition), Some((top, second))) = (&self.condition, self.sequence.push(&vote.key, vote.weight)) {
+                if condition(top, second) {
+                    self.reached = Some(at);
+                }
+            }
+        }
+    }
+
+    /// Evaluates `rule` on the votes so far. The evaluation's `winner` indexes
+    /// [`LiveTally::entries_for`]'s result.
+    pub fn evaluate(&self, rule: &Rule, outlook: Outlook) -> (Evaluation, Vec<Entry>) {
+        let snapshot = self.entries_for(rule);
+        let reached = self.reached.map(|i| self.entries[i].key.as_str());
+        let evaluation = evaluate_with(rule, &snapshot, self.valid, reached, outlook);
+        (evaluation, snapshot)
+    }
+
+    /// The entries a rule looks at: the leader, the runner-up, and the answers the
+    /// rule names or that met its condition. Their votes carry no voter lists.
+    fn entries_for(&self, rule: &Rule) -> Vec<Entry> {
+        let mut picked: Vec<usize> = self.top.iter().flatten().copied().collect();
+        if let Some(i) = self.reached {
+            picked.push(i);
+        }
+        if let Rule::AtLeast { answer: Some(answer), .. } = rule {
+            picked.extend(self.index.get(answer.as_str()).copied());
+        }
+        let mut seen = Vec::with_capacity(picked.len());
+        for i in picked {
+            if !seen.contains(&i) {
+                seen.push(i);
+            }
+        }
+        seen.into_iter().map(|i| self.entries[i].clone()).collect()
+    }
+}
+
 /// Evaluates `rule` on a tally (Borda and score tallies included).
 pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) -> Evaluation {
+    let reached = stop_condition(rule).and_then(|condition| first_to_reach(votes, condition));
+    let valid = tally.iter().fold(Ratio::ZERO, |acc, e| acc.add(e.votes));
+    evaluate_with(rule, tally, valid, reached.as_deref(), outlook)
+}
+
+/// [`evaluate`] for a tally whose sequential winner is already known. `tally` is
+/// sorted, leader first, and may hold only the entries the rule looks at; `valid`
+/// is the weight of every valid vote; `reached` is the answer that first met a
+/// `firstTo` or `aheadBy` condition in the order votes were cast.
+pub fn evaluate_with(rule: &Rule, tally: &[Entry], valid: Ratio, reached: Option<&str>, outlook: Outlook) -> Evaluation {
     let v0 = votes_at(tally, 0);
     let v1 = votes_at(tally, 1);
     let lead = v0.sub(v1);
@@ -455,7 +617,6 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
             Evaluation::pending()
         }
         Rule::Threshold { share, strict, of_samples } => {
-            let valid: Ratio = tally.iter().fold(Ratio::ZERO, |acc, e| acc.add(e.votes));
             let meets = |votes: Ratio, denominator: Ratio| {
                 let needed = share.mul(denominator);
                 let c = votes.compare(needed);
@@ -510,7 +671,7 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
             Evaluation::pending()
         }
         Rule::FirstTo(k) => {
-            if let Some(key) = first_to_reach(votes, |top, _| top.compare(*k) != Ordering::Less) {
+            if let Some(key) = reached {
                 return Evaluation::settled_winner(tally.iter().position(|e| e.key == key).expect("the winner is in the tally"));
             }
             if outlook.is_final {
@@ -519,7 +680,7 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
             Evaluation { top_up: samples_for(k.sub(v0), outlook.max_weight), ..Evaluation::pending() }
         }
         Rule::AheadBy(k) => {
-            if let Some(key) = first_to_reach(votes, |top, second| top.sub(second).compare(*k) != Ordering::Less) {
+            if let Some(key) = reached {
                 return Evaluation::settled_winner(tally.iter().position(|e| e.key == key).expect("the winner is in the tally"));
             }
             if outlook.is_final {
