@@ -456,7 +456,7 @@ export interface VoteSample {
 	text: string | null;
 	answer: string | null;
 	value: unknown;
-	/** Why it abstained or was excluded: `no-answer`, `empty`, `length`, `content_filter`, `too-long`, `format`, `refusal`. */
+	/** Why it abstained or was excluded: `no-answer`, `empty`, `extract-failed` (the extractor threw or its pattern failed), `length`, `content_filter`, `too-long`, `format`, `refusal`. */
 	reason: string | null;
 	error: ErrorData | null;
 	finishReason: string | null;
@@ -469,6 +469,10 @@ export interface VoteSample {
 
 /** The result of {@link vote} and {@link aggregate}. */
 export interface VoteResult {
+	/** The id every event of the run carries; `null` from {@link aggregate}. */
+	runId?: string | null;
+	/** Which samples each round drew, and when (`vote` only). */
+	roundDetails?: Array<{round: number; samples: number[]; startedMs: number}>;
 	/** The winning answer, or `null` (a tie under `tie: "none"`, or no valid vote). */
 	winner: string | null;
 	/** The winner's parsed value (a number for `extract: "number"`). */
