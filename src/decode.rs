@@ -66,7 +66,11 @@ pub fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
+        // Numbers from JS arrive as f64, which Rust prints as "5.0"; show "5" as JS does.
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("the number {}", x as i64),
+            _ => format!("the number {n}"),
+        },
         Value::String(s) if s.is_empty() => "an empty string".into(),
         Value::String(s) if s.chars().count() <= 40 => format!("the string {s:?}"),
         Value::String(_) => "a string".into(),
