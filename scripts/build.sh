@@ -92,5 +92,7 @@ if [ "$probe" = 1 ]; then
   cp "$repo_root"/pkg/*.js "$repo_root/pkg/package.json" "$pkg_dir/"
   log "built the panic-probe package in ${pkg_dir#"$repo_root"/}"
 else
+  # npm shows the README on the package's page; the licence texts travel with it.
+  cp "$repo_root/README.md" "$repo_root/LICENSE-MIT" "$repo_root/LICENSE-APACHE" "$pkg_dir/"
   log "built pkg/"
 fi

@@ -88,11 +88,10 @@ for (let round = 0; round < rounds; round++) {
 
 const wasmBytesAfter = wasmProxy();
 
-// How the cost per answer grows with size: a tally kept in linear time costs the
-// same per answer at four times the size. Two workloads that once grew
-// quadratically: many distinct answers, and an adaptive vote that draws a few
-// samples per round until maxSamples (alternating answers never lead by 2 after
-// an even number of samples).
+// The cost per answer at two sizes, four times apart: in linear time it stays the
+// same. Two workloads that a rescanning tally makes quadratic: many distinct
+// answers, and an adaptive vote that draws a few samples per round until
+// maxSamples (alternating answers never lead by 2 after an even number of samples).
 const median = values => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
 async function perItemMs(size, work) {
 	const times = [];

@@ -51,15 +51,15 @@ export function render(result) {
 
 	if (result.scaling) {
 		const {distinct, adaptive} = result.scaling;
-		const micro = ms => fmt(ms * 1000);
+		const microseconds = ms => fmt(ms * 1000);
 		lines.push(
 			'',
 			'Cost per answer as the input grows fourfold (median of 3 runs each; a ratio near 1 means linear time):',
 			'',
 			'| workload | smaller | µs per answer | 4× larger | µs per answer | ratio |',
 			'|---|---|---|---|---|---|',
-			`| \`aggregate\` over answers that all differ | ${distinct.small.toLocaleString('en-US')} | ${micro(distinct.smallMsPerItem)} | ${distinct.large.toLocaleString('en-US')} | ${micro(distinct.largeMsPerItem)} | ${fmt(distinct.largeMsPerItem / distinct.smallMsPerItem)} |`,
-			`| \`vote\` with \`aheadBy: 2\` run to \`maxSamples\` (custom provider, alternating answers) | ${adaptive.small.toLocaleString('en-US')} | ${micro(adaptive.smallMsPerItem)} | ${adaptive.large.toLocaleString('en-US')} | ${micro(adaptive.largeMsPerItem)} | ${fmt(adaptive.largeMsPerItem / adaptive.smallMsPerItem)} |`,
+			`| \`aggregate\` over answers that all differ | ${distinct.small.toLocaleString('en-US')} | ${microseconds(distinct.smallMsPerItem)} | ${distinct.large.toLocaleString('en-US')} | ${microseconds(distinct.largeMsPerItem)} | ${fmt(distinct.largeMsPerItem / distinct.smallMsPerItem)} |`,
+			`| \`vote\` with \`aheadBy: 2\` run to \`maxSamples\` (custom provider, alternating answers) | ${adaptive.small.toLocaleString('en-US')} | ${microseconds(adaptive.smallMsPerItem)} | ${adaptive.large.toLocaleString('en-US')} | ${microseconds(adaptive.largeMsPerItem)} | ${fmt(adaptive.largeMsPerItem / adaptive.smallMsPerItem)} |`,
 			'',
 		);
 	}

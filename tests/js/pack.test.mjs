@@ -20,6 +20,9 @@ test('the packed package installs and runs the README example', async () => {
 	const [{filename, files}] = JSON.parse(stdout);
 	const packed = files.map(file => file.path).sort();
 	assert.deepEqual(packed, [
+		'LICENSE-APACHE',
+		'LICENSE-MIT',
+		'README.md',
 		'batch.js',
 		'browser.js',
 		'cloudflare.d.ts',
