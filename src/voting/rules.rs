@@ -84,7 +84,10 @@ impl Rule {
                 "plurality" => Ok(Rule::Plurality),
                 "majority" => Ok(Rule::Threshold { share: Ratio::from_f64(0.5), strict: true, of_samples: false }),
                 "borda" => Ok(Rule::Borda),
-                other => Err(Error::type_error(path, format!("unknown rule {other:?}; expected {names}"))),
+                other => {
+                    let hint = decode::suggest(other, &["plurality", "majority", "borda"]).map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
+                    Err(Error::type_error(path, format!("unknown rule {other:?}{hint}; expected {names}")))
+                }
             },
             Value::Object(map) => {
                 let key = map.keys().next().cloned().unwrap_or_default();
@@ -138,7 +141,12 @@ impl Rule {
                         let pass = so.number("passScore", 0.0, 100.0)?.unwrap_or(0.0);
                         Ok(Rule::Score { criteria, pass_score: Ratio::from_f64(pass), pass_score_f64: pass })
                     }
-                    _ => Err(Error::type_error(path, format!("unknown rule {}; expected {names}", decode::describe(value)))),
+                    "" => Err(Error::type_error(path, format!("is an empty object; expected {names}"))),
+                    other => {
+                        let hint = decode::suggest(other, &["atLeast", "firstTo", "aheadBy", "threshold", "score"])
+                            .map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
+                        Err(Error::type_error(path, format!("has the unknown key {other:?}{hint}; expected {names}")))
+                    }
                 }
             }
             other => Err(Error::type_error(path, format!("expected {names}, got {}", decode::describe(other)))),
@@ -706,8 +714,10 @@ pub fn ahead_by_for(accuracy: f64, target: f64) -> Result<u32> {
         return Err(Error::range_error("target", format!("{target} is out of range; expected a number above 0 and below 1")));
     }
     let ratio = (1.0 - accuracy) / accuracy;
+    // A target computed by the same formula for some k (in JS or here) may come out a
+    // few ulps off, so reliability that falls short by less than 1e-12 counts as met.
     for k in 1..=10_000u32 {
-        if 1.0 / (1.0 + ratio.powi(k as i32)) >= target {
+        if 1.0 / (1.0 + ratio.powi(k as i32)) >= target - 1e-12 {
             return Ok(k);
         }
     }
