@@ -162,20 +162,20 @@ pub async fn finish_report(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Va
     let run = Run::start(host, &opts.run, 1);
     let mut candidates: Vec<Candidate> = Vec::new();
     if let (Rule::Score { criteria, pass_score, .. }, Some(scoring)) = (&opts.rule, &opts.scoring) {
-        match super::score_candidates(&run, opts, &samples, criteria, *pass_score, scoring).await {
-            Ok(c) => candidates = c,
-            Err(err) => {
-                // Keep every sample in the rejection's report, as an in-process vote does.
-                let verdict = result::verdict(&opts.rule, &opts.extract, &samples, &[], opts.similarity, true, Outlook {
-                    remaining: Ratio::ZERO,
-                    is_final: true,
-                    all_weight: samples.iter().fold(Ratio::ZERO, |a, s| a.add(s.weight)),
-                    max_weight: opts.max_weight(),
-                });
-                let report = result::report_json(&verdict, &samples, &opts.rule, opts.tie, &[]);
-                run.finish();
-                return Err(err.with_report(report));
-            }
+        let (scored, error) = super::score_candidates(&run, opts, &samples, criteria, *pass_score, scoring).await;
+        candidates = scored;
+        if let Some(err) = error {
+            // Keep every sample and candidate in the rejection's report, as an
+            // in-process vote does.
+            let verdict = result::verdict(&opts.rule, &opts.extract, &samples, &candidates, opts.similarity, true, Outlook {
+                remaining: Ratio::ZERO,
+                is_final: true,
+                all_weight: samples.iter().fold(Ratio::ZERO, |a, s| a.add(s.weight)),
+                max_weight: opts.max_weight(),
+            });
+            let report = result::report_json(&verdict, &samples, &opts.rule, opts.tie, &candidates);
+            run.finish();
+            return Err(err.with_report(report));
         }
     }
     let verdict = result::verdict(&opts.rule, &opts.extract, &samples, &candidates, opts.similarity, true, Outlook {

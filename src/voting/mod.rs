@@ -97,11 +97,11 @@ impl RedFlags {
         };
         let refusal = match o.get("refusal") {
             None | Some(Value::Bool(false)) => Vec::new(),
-            Some(Value::Bool(true)) => REFUSAL_PHRASES.iter().map(|s| s.to_string()).collect(),
+            Some(Value::Bool(true)) => REFUSAL_PHRASES.iter().map(|s| refusal_form(s)).collect(),
             Some(Value::Array(items)) => {
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
-                    out.push(decode::string(&decode::index("redFlags.refusal", i), item)?.to_lowercase());
+                    out.push(refusal_form(decode::string(&decode::index("redFlags.refusal", i), item)?));
                 }
                 out
             }
@@ -129,12 +129,34 @@ impl RedFlags {
                 return Some("too-long".into());
             }
         }
-        let lower = text.to_lowercase();
+        let lower = refusal_form(text);
         if self.refusal.iter().any(|p| lower.contains(p.as_str())) {
             return Some("refusal".into());
         }
         None
     }
+}
+
+/// Lowercases `text`, writes every apostrophe-like character as `'` and every run of
+/// whitespace as one space, so "I’m  sorry" matches the phrase "i'm sorry".
+fn refusal_form(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        out.push(match c {
+            '\u{2019}' | '\u{2018}' | '\u{02BC}' | '\u{2032}' | '\u{00B4}' | '`' | '\u{FF07}' => '\'',
+            other => other,
+        });
+    }
+    out
 }
 
 /// How candidates get their scores under a `score` rule.
@@ -364,8 +386,12 @@ impl VoteOptions {
         let provider = voter.provider.clone().or_else(|| self.provider.clone()).expect("checked when decoding");
         let input = voter.input.as_ref().or(self.input.as_ref()).expect("checked when decoding");
         let mut request = input.request();
+        // A voter's own system prompt wins; otherwise the run's applies, also to a voter
+        // with its own prompt.
         if voter.system.is_some() {
             request.system = voter.system.clone();
+        } else if request.system.is_none() {
+            request.system = self.input.as_ref().and_then(|i| i.system.clone());
         }
         if let (Some(Scoring::SelfAssessment), Rule::Score { criteria, .. }) = (&self.scoring, &self.rule) {
             if let Some(last) = request.messages.last_mut() {
@@ -496,7 +522,8 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
             // When every sample so far failed, the provider is not answering: more
             // samples would fail the same way, so the vote ends with ALL_FAILED.
             let all_failed = weights.borrow().failed == drawn;
-            if opts.rule.is_adaptive() && drawn < opts.max_samples && !all_failed {
+            let exhausted = weights.borrow().budget_exhausted;
+            if opts.rule.is_adaptive() && drawn < opts.max_samples && !all_failed && !exhausted {
                 let want = verdict.evaluation.top_up.max(1).min(opts.max_samples - drawn);
                 round += 1;
                 draw(want, round, &mut pool, &mut rounds);
@@ -547,9 +574,22 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     // so a judge phase after the decision still runs.
     drop(pool);
     let at = run.elapsed();
+    // Each cancelled sample closes its open attempt and ends with a `sample` event, as
+    // a finished one does, so every `attempt-start` has its `attempt-end`.
     for s in samples.borrow_mut().iter_mut() {
         if s.status.is_none() {
+            let open_attempt = {
+                let rec = s.record.borrow();
+                rec.attempts.last().filter(|a| a.status.is_none()).map(|a| (rec.attempts.len(), a.started_ms))
+            };
             s.cancel(at);
+            if let Some((number, started)) = open_attempt {
+                run.events.emit(
+                    "attempt-end",
+                    json!({ "sample": s.index, "voter": s.voter_index, "attempt": number, "status": "cancelled", "error": null, "durationMs": round_ms(at - started) }),
+                );
+            }
+            run.events.emit("sample", s.event_json());
             run.events.emit("cancelled", json!({ "sample": s.index, "voter": s.voter_index }));
         }
     }
@@ -560,10 +600,8 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     if stop_error.is_none() {
         if let (Rule::Score { criteria, pass_score, .. }, Some(scoring)) = (&opts.rule, &opts.scoring) {
             let snapshot = samples.borrow().clone();
-            match score_candidates(&run, &opts, &snapshot, criteria, *pass_score, scoring).await {
-                Ok(v) => candidates = v,
-                Err(e) => score_error = Some(e),
-            }
+            // The candidates stay in the report also when scoring fails.
+            (candidates, score_error) = score_candidates(&run, &opts, &snapshot, criteria, *pass_score, scoring).await;
         }
     }
 
@@ -584,7 +622,7 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
         "wallMs": round_ms(run.elapsed()),
         "samples": sample_list.len(),
         "maxSamples": opts.max_samples,
-        "maxInFlight": run.concurrency.max_in_use(),
+        "maxInFlight": run.max_in_flight(),
         "requests": run.budget.borrow().requests,
     });
     report["warnings"] = Value::Array(run.events.warnings());
@@ -616,6 +654,9 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
 struct Weights {
     drawn: usize,
     failed: usize,
+    /// A sample failed because `maxRequests` or the budget ran out, so a new one would
+    /// fail the same way.
+    budget_exhausted: bool,
     all: Ratio,
     pending: Ratio,
 }
@@ -631,6 +672,9 @@ impl Weights {
         self.pending = self.pending.sub(sample.weight);
         if sample.status == Some(SampleStatus::Failed) {
             self.failed += 1;
+            if sample.error.as_ref().is_some_and(|e| e.code == crate::error::Code::BudgetExceeded) {
+                self.budget_exhausted = true;
+            }
         }
     }
 }
@@ -670,7 +714,7 @@ async fn score_candidates(
     criteria: &[score::Criterion],
     pass_score: Ratio,
     scoring: &Scoring,
-) -> Result<Vec<Candidate>> {
+) -> (Vec<Candidate>, Option<Error>) {
     let groups = result::candidate_groups(&opts.extract, samples, opts.similarity);
     let task = opts.input.as_ref().and_then(|i| i.messages.last()).map(|m| m.content.clone()).unwrap_or_default();
     let mut candidates = Vec::new();
@@ -716,16 +760,26 @@ async fn score_candidates(
                 });
             }
             let mut judged: Vec<Option<(Result<CallResponse>, CallRecord)>> = (0..groups.len()).map(|_| None).collect();
+            let mut stopped = None;
             loop {
                 match run.guard(pool.next()).await {
                     Ok(Some((gi, r, rec))) => judged[gi] = Some((r, rec)),
                     Ok(None) => break,
-                    Err(reason) => return Err(run.cancel_error(&reason)),
+                    Err(reason) => {
+                        stopped = Some(run.cancel_error(&reason));
+                        break;
+                    }
                 }
             }
+            // Dropping the pool aborts the judge calls still running.
+            drop(pool);
             let mut failures = Vec::new();
             for (gi, g) in groups.iter().enumerate() {
-                let (r, rec) = judged[gi].take().expect("every judge call finished");
+                let Some((r, rec)) = judged[gi].take() else {
+                    let problem = Some("judge call cancelled before it finished".to_string());
+                    candidates.push(result::candidate(g, samples, criteria, None, pass_score, problem));
+                    continue;
+                };
                 let (scores, problem) = match r {
                     Ok(resp) => match crate::jsontext::find_json(&resp.text).ok_or_else(|| "the judge returned no JSON".to_string()).and_then(|v| score::parse_scores(criteria, &v)) {
                         Ok(s) => (Some(s), None),
@@ -741,14 +795,17 @@ async fn score_candidates(
                 c.json["judge"] = json!({ "attempts": rec.attempts_json(), "usage": crate::schedule::call::usage_json(&rec) });
                 candidates.push(c);
             }
+            if stopped.is_some() {
+                return (candidates, stopped);
+            }
             if !groups.is_empty() && failures.len() == groups.len() {
                 let mut err = Error::new(crate::error::Code::AllFailed, "every judge call failed, so no candidate could be scored; see err.errors");
                 err.errors = failures;
-                return Err(err);
+                return (candidates, Some(err));
             }
         }
     }
-    Ok(candidates)
+    (candidates, None)
 }
 
 /// Runs `aggregate(answers, options)`: the same rules on answers the caller has.

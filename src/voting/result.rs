@@ -677,7 +677,9 @@ pub fn final_error(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
                     Rule::Score { .. } => verdict.ranking.iter().find(|c| c.group.key == e.key).and_then(|c| c.total).unwrap_or(Ratio::ZERO),
                     _ => e.votes,
                 };
-                format!("{:?} ({} {measure})", e.display, amount.to_f64())
+                let amount = amount.to_f64();
+                let unit = if amount == 1.0 && measure == "votes" { "vote" } else { measure };
+                format!("{:?} ({amount} {unit})", e.display)
             })
             .collect();
         let mut err = Error::new(Code::Tie, format!("the vote is tied between {}; add voters or set tie to \"first\"", tied.join(" and ")));

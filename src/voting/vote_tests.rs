@@ -391,7 +391,7 @@ fn tie_error_rejects_with_report() {
     );
     let err = result.unwrap_err();
     assert_eq!(err.code, Code::Tie);
-    assert!(err.message.contains("\"A\" (1 votes) and \"B\" (1 votes)"), "{}", err.message);
+    assert!(err.message.contains("\"A\" (1 vote) and \"B\" (1 vote)"), "{}", err.message);
     assert_eq!(err.report.as_ref().unwrap()["samples"].as_array().unwrap().len(), 2);
 }
 
