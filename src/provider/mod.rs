@@ -160,6 +160,9 @@ pub struct CallRequest {
     pub seed: Option<i64>,
 }
 
+/// Input tokens a chat template may add to every request, in the input estimate.
+const TEMPLATE_TOKENS: u64 = 32;
+
 impl CallRequest {
     /// A request with one user message.
     pub fn prompt(text: &str) -> CallRequest {
@@ -168,8 +171,9 @@ impl CallRequest {
 
     /// An estimate of the input tokens, used only to reserve budget before a call: it
     /// errs high, counting three ASCII characters a token (English runs about four),
-    /// one token for every other character (CJK text runs about one each), and 8
-    /// tokens per message for the chat format.
+    /// one token for every other character (CJK text runs about one each), 8 tokens
+    /// per message for the chat format, and 32 for a chat template's own text (the
+    /// llama.cpp server adds a default system prompt of about 30 tokens for SmolLM2).
     pub fn estimate_input_tokens(&self) -> u64 {
         let texts = self.messages.iter().map(|m| m.content.as_str()).chain(self.system.as_deref());
         let mut ascii = 0u64;
@@ -185,7 +189,7 @@ impl CallRequest {
                 }
             }
         }
-        ascii.div_ceil(3) + other + 8 * messages
+        ascii.div_ceil(3) + other + 8 * messages + TEMPLATE_TOKENS
     }
 }
 

@@ -54,6 +54,8 @@ impl Label {
 /// [`settle`] replaced them with the attempt's real usage.
 struct Reservation {
     run: Rc<Run>,
+    /// The input estimate before any correction.
+    input_estimate: u64,
     tokens: u64,
     cost: f64,
 }
@@ -102,9 +104,11 @@ pub async fn run_call(
         let permit = run.concurrency.acquire().await;
         let mut http_permits = Vec::new();
         if provider.kind != Kind::Custom {
+            let queued = run.host.now();
             for cap in &run.http_caps {
                 http_permits.push(cap.acquire().await);
             }
+            run.add_wait(queued);
         }
         if cooldown_until(run, provider).is_some_and(|t| t > run.host.now()) {
             // A rate limit arrived while this call queued: give the permits back and
@@ -117,7 +121,9 @@ pub async fn run_call(
                 let settled = run.budget_changed.notified();
                 drop(http_permits);
                 drop(permit);
+                let queued = run.host.now();
                 settled.await;
+                run.add_wait(queued);
                 continue;
             }
             Err(Shortfall::Exhausted(err)) => return Err(after_failures(err, last_error, record)),
@@ -130,7 +136,9 @@ pub async fn run_call(
         };
         run.events.emit("attempt-start", label.with(json!({ "attempt": index + 1 })));
 
+        let open = run.open_attempt();
         let (result, pace_until) = attempt(run, provider, request, label, observer).await;
+        drop(open);
         drop(http_permits);
         drop(permit);
 
@@ -201,7 +209,9 @@ pub async fn run_call(
             // Every sibling waits out the same cool-down.
             start_cooldown(run, provider, label, status, retry_after.unwrap_or(delay));
         }
+        let slept = run.host.now();
         run.host.sleep(delay).await;
+        run.add_wait(slept);
         retry += 1;
         last_error = Some(err);
     }
@@ -312,7 +322,9 @@ async fn wait_for_cooldown(run: &Run, provider: &Provider, label: &Label) -> Res
             .with_detail("requestedMs", json!(wait.round())));
         }
         let spread = super::retry::RetryPolicy::spread_ms(wait, run.host.random());
+        let slept = run.host.now();
         run.host.sleep(wait + spread).await;
+        run.add_wait(slept);
     }
     Ok(())
 }
@@ -348,7 +360,8 @@ fn reserve(
     }
 
     let mut budget = run.budget.borrow_mut();
-    let input = request.estimate_input_tokens();
+    let input_estimate = request.estimate_input_tokens();
+    let input = (input_estimate as f64 * budget.input_ratio.max(1.0)).ceil() as u64;
     let tokens = input + provider.max_tokens.unwrap_or(0);
     if let Some(max) = budget.max_tokens {
         if tokens > max || (budget.tokens + tokens > max && budget.open == 0) {
@@ -396,7 +409,7 @@ fn reserve(
     budget.tokens += tokens;
     budget.cost += cost;
     budget.open += 1;
-    Ok(Reservation { run: run.clone(), tokens, cost })
+    Ok(Reservation { run: run.clone(), input_estimate, tokens, cost })
 }
 
 /// Replaces the reservation with what the attempt used, and adds its usage.
@@ -415,6 +428,11 @@ fn settle(
     match (&usage, result) {
         (Some(u), _) => {
             budget.tokens = budget.tokens - r.tokens + u.input_tokens + u.output_tokens;
+            if r.input_estimate > 0 {
+                // Capped, so one odd report cannot make every later call look unaffordable.
+                let ratio = (u.input_tokens as f64 / r.input_estimate as f64).min(16.0);
+                budget.input_ratio = budget.input_ratio.max(ratio);
+            }
             budget.cost = budget.cost - r.cost + u.cost_usd.unwrap_or(r.cost);
         }
         // The server answered with an error status: nothing was generated.

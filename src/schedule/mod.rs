@@ -151,6 +151,11 @@ pub struct Budget {
     /// not fit the token or cost budget waits, because a reservation usually settles
     /// below its worst case.
     pub open: usize,
+    /// The largest ratio seen so far of the input tokens a provider reported to the
+    /// input estimate (0 until a call reports usage). Later reservations scale their
+    /// estimate by it, so a server that counts more than estimated, such as one whose
+    /// tokenizer splits the text finer, is not underestimated twice.
+    pub input_ratio: f64,
 }
 
 /// One run in progress.
@@ -181,10 +186,25 @@ pub struct Run {
     pub events: Events,
     /// Usage summed over every call.
     pub usage: RefCell<Usage>,
+    /// Attempts open now, and the most open at once (`metrics.maxInFlight`).
+    in_flight: Rc<Cell<(usize, usize)>>,
+    /// Milliseconds calls spent waiting for a shared limiter, the Workers cap, a
+    /// rate-limit cool-down, a retry backoff or the budget, summed over calls.
+    waited_ms: Cell<f64>,
     deadline_ms: Option<f64>,
     signal: Option<Rc<dyn SignalSource>>,
     signal_guard: RefCell<Option<Box<dyn Any>>>,
     finished: Cell<bool>,
+}
+
+/// An open attempt of a run, counted until it is dropped (also when its future is).
+pub struct InFlight(Rc<Cell<(usize, usize)>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let (now, max) = self.0.get();
+        self.0.set((now.saturating_sub(1), max));
+    }
 }
 
 thread_local! {
@@ -250,6 +270,8 @@ impl Run {
             budget_changed: Notify::default(),
             events,
             usage: RefCell::new(Usage::default()),
+            in_flight: Rc::new(Cell::new((0, 0))),
+            waited_ms: Cell::new(0.0),
             deadline_ms: options.deadline_ms,
             signal: options.signal.clone(),
             signal_guard: RefCell::new(None),
@@ -278,6 +300,29 @@ impl Run {
     /// its concurrency, lowered by the shared limiter and the Workers connection cap.
     pub fn width(&self) -> usize {
         self.http_caps.iter().map(|cap| cap.limit()).fold(self.concurrency.limit(), usize::min)
+    }
+
+    /// Counts an attempt as open until the returned guard is dropped.
+    pub fn open_attempt(&self) -> InFlight {
+        let (now, max) = self.in_flight.get();
+        self.in_flight.set((now + 1, max.max(now + 1)));
+        InFlight(self.in_flight.clone())
+    }
+
+    /// The most attempts this run had open at once: calls that held every permit they
+    /// needed, so a shared limiter or the Workers cap lowers it.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.get().1
+    }
+
+    /// Adds the time since `since` (host time) to the time calls spent waiting.
+    pub fn add_wait(&self, since: f64) {
+        self.waited_ms.set(self.waited_ms.get() + (self.host.now() - since).max(0.0));
+    }
+
+    /// Milliseconds calls spent waiting (see [`Run::add_wait`]), summed over calls.
+    pub fn waited_ms(&self) -> f64 {
+        self.waited_ms.get()
     }
 
     /// Milliseconds since the run started.

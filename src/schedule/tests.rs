@@ -234,9 +234,9 @@ fn max_requests_is_never_exceeded() {
 #[test]
 fn token_budget_waits_for_reservations_to_settle() {
     let sim = SimHost::new(|_| Action::openai("ok").after(100.0));
-    // Each call reserves 5 input tokens (estimate) plus maxTokens 100; it uses 10.
+    // Each call reserves 41 input tokens (estimate) plus maxTokens 100; it uses 10.
     let (p, _) = testing::provider_with(json!({ "maxTokens": 100 }));
-    let opts = options(json!({ "concurrency": 4, "budget": { "tokens": 250 } }));
+    let opts = options(json!({ "concurrency": 4, "budget": { "tokens": 320 } }));
     let out = run_all(&sim, opts, &p, &["a", "b", "c", "d"]);
     assert!(out.iter().all(|(r, _)| r.is_ok()));
     // Two reservations fit at once; the others waited for them to settle.
@@ -257,9 +257,34 @@ fn undersized_token_budget_fails_at_once() {
 }
 
 #[test]
+fn token_budget_learns_a_larger_input_count() {
+    // The server counts 123 input tokens for a prompt estimated at 41 (three times as
+    // many), and each call uses 10 output tokens of its maxTokens 10. The first call
+    // shows the ratio, so later reservations are 3 * 41 + 10 = 133, and the run stops
+    // where 133 more would pass the budget.
+    let sim = SimHost::new(|_| {
+        Action::json(json!({
+            "id": "c", "object": "chat.completion", "model": "sim",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "ok" }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 123, "completion_tokens": 10, "total_tokens": 133 }
+        }))
+    });
+    let (p, _) = testing::provider_with(json!({ "maxTokens": 10 }));
+    // Without the ratio a third call would reserve 51 and fit (266 + 51 <= 330), then
+    // use 133 and end at 399.
+    let opts = options(json!({ "concurrency": 1, "budget": { "tokens": 330 } }));
+    let run = Run::start(testing::host(&sim), &opts, 1);
+    let out = sim.run(calls(&run, &p, &["a", "b", "c", "d"]));
+    assert_eq!(sim.records().len(), 2);
+    assert_eq!(run.budget.borrow().tokens, 266);
+    let codes: Vec<Option<Code>> = out.iter().map(|(r, _)| r.as_ref().err().map(|e| e.code)).collect();
+    assert_eq!(codes, vec![None, None, Some(Code::BudgetExceeded), Some(Code::BudgetExceeded)]);
+}
+
+#[test]
 fn cost_budget_stops_before_overspending() {
     let sim = SimHost::new(|_| Action::openai("ok"));
-    // A call may cost (5 * 1 + 100 * 10) / 1e6 = $0.001005; $0.0025 fits two at a time.
+    // A call may cost (41 * 1 + 100 * 10) / 1e6 = $0.001041; $0.0025 fits two at a time.
     let (p, _) = testing::provider_with(json!({ "maxTokens": 100, "prices": { "m": { "input": 1, "output": 10 } } }));
     let opts = options(json!({ "concurrency": 1, "budget": { "costUsd": 0.0025 } }));
     let run = Run::start(testing::host(&sim), &opts, 3);
