@@ -153,6 +153,20 @@ impl SectionOptions {
             }
             Some(v) => return Err(Error::type_error("merge", format!("expected a string or an object, got {}", decode::describe(v)))),
         };
+        // An option that the chosen merge never reads is a mistake in the call, not a
+        // default to ignore.
+        let merge_name = match &merge {
+            Merge::Ordered(_) => "\"ordered\"",
+            Merge::Keyed => "\"keyed\"",
+            Merge::Json(_) => "\"json\"",
+            Merge::Synthesize { .. } => "{ synthesize }",
+        };
+        if o.get("separator").is_some() && !matches!(merge, Merge::Ordered(_)) {
+            return Err(Error::type_error("separator", format!("applies only to merge \"ordered\", but merge is {merge_name}; remove it")));
+        }
+        if o.get("conflicts").is_some() && !matches!(merge, Merge::Json(_)) {
+            return Err(Error::type_error("conflicts", format!("applies only to merge \"json\", but merge is {merge_name}; remove it")));
+        }
 
         let run = RunOptions::decode(&o, refs)?;
         let mut providers: Vec<(String, &Provider)> = plan
@@ -270,12 +284,31 @@ pub async fn run_plan(host: Rc<dyn Host>, opts: SectionOptions) -> Result<Value>
                 }
             }
         } else {
-            skip_dependents(&run, &plan, &mut states.borrow_mut(), i);
-            if opts.failure == Failure::FailFast && plan.subtasks[i].required {
+            let skipped = skip_dependents(&run, &plan, &mut states.borrow_mut(), i);
+            if opts.failure == Failure::FailFast {
+                // A required subtask fails the run also when it is skipped because an
+                // optional one it depends on failed: either way its output is missing.
                 let err = states.borrow()[i].error.clone().expect("a failed subtask has an error");
-                run.cancel.cancel(CancelReason::Stopped);
-                stop = Some((fail_fast_error(&plan.subtasks[i].id, err), "fail-fast"));
-                break;
+                let failed_id = &plan.subtasks[i].id;
+                let rejection = if plan.subtasks[i].required {
+                    Some(fail_fast_error(failed_id, err))
+                } else {
+                    skipped.iter().find(|&&j| plan.subtasks[j].required).map(|&j| {
+                        let id = &plan.subtasks[j].id;
+                        let message = format!(
+                            "subtask {id:?} is required but was skipped because {failed_id:?} failed, and failure is \"fail-fast\": {}",
+                            err.message
+                        );
+                        let mut e = fail_fast_error(id, err);
+                        e.message = message;
+                        e
+                    })
+                };
+                if let Some(err) = rejection {
+                    run.cancel.cancel(CancelReason::Stopped);
+                    stop = Some((err, "fail-fast"));
+                    break;
+                }
             }
         }
         if let Failure::MinSuccesses(min) = opts.failure {
@@ -386,8 +419,9 @@ fn emit_subtask_end(run: &Run, plan: &Plan, states: &[State], i: usize) {
     );
 }
 
-/// Marks every subtask downstream of `failed` as skipped.
-fn skip_dependents(run: &Run, plan: &Plan, states: &mut [State], failed: usize) {
+/// Marks every subtask downstream of `failed` as skipped and returns them.
+fn skip_dependents(run: &Run, plan: &Plan, states: &mut [State], failed: usize) -> Vec<usize> {
+    let mut skipped = Vec::new();
     let mut stack = plan.dependents[failed].clone();
     while let Some(j) = stack.pop() {
         if states[j].status.is_some() {
@@ -405,8 +439,10 @@ fn skip_dependents(run: &Run, plan: &Plan, states: &mut [State], failed: usize) 
             format!("skipped because {} did not succeed", because.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")),
         ).with_detail("skippedBecause", json!(because)));
         emit_subtask_end(run, plan, states, j);
+        skipped.push(j);
         stack.extend(plan.dependents[j].iter().copied());
     }
+    skipped
 }
 
 fn fail_fast_error(id: &str, cause: Error) -> Error {
@@ -492,7 +528,10 @@ fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value)
             _ => 0.0,
         }
     });
-    if expected >= 2.0 && parallelism < 1.5 && states.iter().filter(|s| s.status == Some(Status::Ok)).count() >= 2 {
+    // Only a run whose calls spent more time waiting than in flight is warned about:
+    // calls that return at once also make busy / wall small, with nothing to fix.
+    let waited_more = run.waited_ms() > busy;
+    if expected >= 2.0 && parallelism < 1.5 && waited_more && states.iter().filter(|s| s.status == Some(Status::Ok)).count() >= 2 {
         run.events.warn(
             "low-parallelism",
             &format!(
@@ -508,7 +547,7 @@ fn finalize_report(run: &Run, plan: &Plan, states: &[State], report: &mut Value)
         "criticalPathMs": round_ms(critical_ms),
         "criticalPath": critical_path.iter().map(|&i| plan.subtasks[i].id.as_str()).collect::<Vec<_>>(),
         "phases": plan.phases_json(),
-        "maxInFlight": run.concurrency.max_in_use(),
+        "maxInFlight": run.max_in_flight(),
         "requests": run.budget.borrow().requests,
     });
     report["usage"] = run.usage.borrow().to_json();
@@ -580,6 +619,20 @@ async fn synthesize(
             Some(text) => blocks.push_str(&format!("<output id=\"{}\">\n{}\n</output>\n", s.id, text)),
             None => missing.push(s.id.clone()),
         }
+    }
+    if missing.len() == plan.subtasks.len() {
+        // Nothing to combine: a call would only pay for a reply about missing parts.
+        let synthesis = json!({
+            "status": "skipped",
+            "text": null,
+            "error": null,
+            "missing": missing,
+            "attempts": [],
+            "usage": usage_json(&CallRecord::default()),
+            "busyMs": 0,
+        });
+        run.events.emit("merge", json!({ "strategy": "synthesize", "parts": 0, "missing": missing }));
+        return Ok((json!(""), Vec::new(), Some(synthesis)));
     }
     let mut missing_note = String::new();
     if !missing.is_empty() {
