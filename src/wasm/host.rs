@@ -278,7 +278,22 @@ impl JsResponse {
 }
 
 fn fetch_error(value: JsValue) -> FetchError {
-    FetchError { message: message_of(&value), no_fetch: false, host: Some(host_value(value)) }
+    // Node's fetch rejects with "TypeError: fetch failed" and puts the reason (such as
+    // "connect ECONNREFUSED 127.0.0.1:9") in `cause`, sometimes one level deeper, so
+    // the causes are added to the message.
+    let mut message = message_of(&value);
+    let mut cause = get(&value, "cause");
+    for _ in 0..3 {
+        if cause.is_undefined() || cause.is_null() {
+            break;
+        }
+        let text = message_of(&cause);
+        if !text.is_empty() && !message.contains(&text) {
+            message = format!("{message} ({text})");
+        }
+        cause = get(&cause, "cause");
+    }
+    FetchError { message, no_fetch: false, host: Some(host_value(value)) }
 }
 
 /// Builds the `RequestInit` object.
