@@ -45,6 +45,14 @@ export async function resumeBatch(handle, options) {
 		throw handleError(error);
 	}
 
+	// A handle from one kind of run with the other kind's options would only fail
+	// later on an unknown option, which hides the real mistake.
+	const optionsKind = 'subtasks' in options ? 'section' : ('voters' in options ? 'vote' : null);
+	if (optionsKind !== null && optionsKind !== kind) {
+		const shape = optionsKind === 'section' ? 'they have subtasks' : 'they have voters and no subtasks';
+		throw invalid(`resumeBatch(handle, options): the handle is from a ${kind} run, but the options are a ${optionsKind}'s (${shape}); pass the options of the ${kind} call that submitted the batches`, 'options');
+	}
+
 	const {batch} = options;
 	if (batch === false) {
 		throw invalid('batch: is false, but resumeBatch resumes a batch run; leave batch unset, or pass true or an object', 'batch');

@@ -324,7 +324,7 @@ impl Driver {
                 if Api::of(p.kind) != Some(hb.api) {
                     return Err(Error::type_error(
                         &format!("{path}.provider"),
-                        format!("the batch went to {}, but these options send {custom_id:?} to a {} provider; pass the options the batch was submitted with", hb.api.name(), p.kind.name()),
+                        format!("the batch went to {}, but these options send {custom_id:?} to the {} provider; pass the options the batch was submitted with", hb.api.name(), p.kind.name()),
                     ));
                 }
                 provider.get_or_insert(p);
