@@ -222,11 +222,15 @@ function toError(raw) {
 
 	const {class: className, message, hostCause, report, errors, cause, ...fields} = raw;
 	const ErrorClass = classes[className] ?? Error;
+	const innerErrors = Array.isArray(errors) ? errors.map(inner => toError(inner)) : undefined;
 	const options = {};
 	if (hostCause !== undefined) {
 		options.cause = hostCause;
 	} else if (cause !== undefined && cause !== null) {
 		options.cause = toError(cause);
+	} else if (innerErrors !== undefined && innerErrors.length > 0) {
+		// ALL_FAILED and QUORUM_NOT_MET: the first failure is the cause, all are in `errors`.
+		options.cause = innerErrors[0];
 	}
 
 	const error = new ErrorClass(message, options);
@@ -235,8 +239,8 @@ function toError(raw) {
 		error.name = 'AbortError';
 	}
 
-	if (Array.isArray(errors)) {
-		error.errors = errors.map(inner => toError(inner));
+	if (innerErrors !== undefined) {
+		error.errors = innerErrors;
 	}
 
 	if (report !== undefined) {

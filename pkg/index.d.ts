@@ -201,7 +201,7 @@ export interface RunOptions {
 	retry?: RetryOptions;
 	/** Attempts in all, retries included (a Workers subrequest budget). Calls beyond it fail with `BUDGET_EXCEEDED`. */
 	maxRequests?: number;
-	/** Hard limits. Each call reserves its input estimate plus its `maxTokens` (and their price) before it starts, so neither is ever exceeded. */
+	/** Limits checked before each attempt: it starts only if its input estimate plus its `maxTokens` (and their price) still fit. The estimate errs high and grows with the input counts the provider reports, so only a server that counts more input tokens than estimated, before any call reports it, can take a run past the budget. */
 	budget?: {tokens?: number; costUsd?: number};
 	/** Aborts the run: every request, stream and sleep stops, and the run rejects with `ABORTED` (its `cause` is the signal's reason). */
 	signal?: AbortSignal;
@@ -295,7 +295,7 @@ export type SectionOptions = RunOptions & BatchMode & {
 	/** The default provider of every subtask. */
 	provider?: Provider;
 	subtasks: Subtask[];
-	/** `"fail-fast"` rejects at the first required failure; `"settle"` resolves with what succeeded; `{ minSuccesses }` rejects with `QUORUM_NOT_MET` unless that many required subtasks succeed. @default "settle" */
+	/** `"fail-fast"` rejects at the first required failure (a required subtask skipped because an optional dependency failed counts); `"settle"` resolves with what succeeded; `{ minSuccesses }` rejects with `QUORUM_NOT_MET` unless that many required subtasks succeed. @default "settle" */
 	failure?: 'fail-fast' | 'settle' | {minSuccesses: number};
 	/** How outputs combine; failed subtasks are left out of `output` and listed in `results`. @default "ordered" */
 	merge?: 'ordered' | 'keyed' | 'json' | {synthesize: {prompt: string; provider?: Provider}};
@@ -347,8 +347,8 @@ export interface SectionResult {
 	};
 	usage: Usage;
 	warnings: Array<{code: string; message: string}>;
-	/** The extra call of `merge: { synthesize }`. */
-	synthesis?: {status: 'ok' | 'failed' | 'cancelled'; text: string | null; error: ErrorData | null; missing: string[]; attempts: Attempt[]; usage: CallUsage};
+	/** The extra call of `merge: { synthesize }`; `skipped`, with no call made, when no subtask succeeded. */
+	synthesis?: {status: 'ok' | 'failed' | 'cancelled' | 'skipped'; text: string | null; error: ErrorData | null; missing: string[]; attempts: Attempt[]; usage: CallUsage};
 }
 
 /**
