@@ -10,7 +10,7 @@ import {fileURLToPath} from 'node:url';
 import {anthropic, openai} from 'parallel-task-executor';
 import {startLocalModel} from '../scripts/local-model/index.mjs';
 import {startDemoServer} from './lib/demo-server.mjs';
-import {describeRule, helpText, parseOptions, UsageError} from './lib/options.mjs';
+import {describeRule, helpText, parseOptions, redactUrl, UsageError} from './lib/options.mjs';
 import {runSection} from './lib/section-job.mjs';
 import {runVote} from './lib/vote-job.mjs';
 
@@ -41,14 +41,16 @@ function createProvider(options, {baseURL, temperature, maxTokens}) {
 	return openai({baseURL, model: options.model, apiKey, maxTokens, temperature, seed});
 }
 
+// The base URL is printed with its query values hidden, because some endpoints take a
+// key or a signature in the query string.
 function describeEndpoint(options, baseURL) {
 	if (options.provider === 'local') {
-		return `local model ${options.model} at ${baseURL}`;
+		return `local model ${options.model} at ${redactUrl(baseURL)}`;
 	}
 
 	const keyName = options.provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
 	const key = process.env[keyName] ? `key from ${keyName}` : `no key (${keyName} is not set)`;
-	return `${options.provider} model ${options.model} at ${baseURL}, ${key}`;
+	return `${options.provider} model ${options.model} at ${redactUrl(baseURL)}, ${key}`;
 }
 
 function errorText(error) {
@@ -187,7 +189,7 @@ async function serve(options, {model, baseURL, setServer}) {
 		log: printError,
 	});
 	setServer(server);
-	const behind = model ? `; /v1/* goes to the local model at ${model.url}` : `; the page calls ${baseURL} directly`;
+	const behind = model ? `; /v1/* goes to the local model at ${model.url}` : `; the page calls ${redactUrl(baseURL)} directly`;
 	print(`Demo page: ${server.url}${behind}`);
 	print('Press Ctrl-C to stop.');
 }

@@ -116,16 +116,24 @@ function proxy(request, response, target, log) {
 		upstreamResponse.pipe(response);
 	});
 
-	// A page that cancels a call (a vote decided early) closes its request.
-	// Closing the upstream request too makes the model stop generating.
+	// A page that cancels a call (a vote decided early, or Stop) closes its request.
+	// Closing the upstream request too makes the model stop generating. The error
+	// that this raises on the upstream request is not a failure of the model.
+	let closedByClient = false;
 	response.on('close', () => {
 		if (!response.writableFinished) {
+			closedByClient = true;
 			upstream.destroy();
 		}
 	});
 
 	upstream.on('error', error => {
+		if (closedByClient) {
+			return;
+		}
+
 		if (response.headersSent) {
+			log(`demo server: ${request.method} ${request.url}: the local model's response broke off: ${error.message}`);
 			response.destroy();
 			return;
 		}

@@ -53,24 +53,59 @@ function nonEmpty(raw, flag) {
 	return raw;
 }
 
+/**
+Returns a URL for printing: the user name and password replaced with ***, every query
+value replaced with ***, and the fragment dropped. Text that does not parse as a URL is
+cut at the word that contains its first "@", or else at its first "?" or "#".
+*/
+export function redactUrl(raw) {
+	let url;
+	try {
+		url = new URL(raw);
+	} catch {
+		return String(raw).replace(/[^\s/]*@.*$/s, '…').replace(/[?#].*$/s, '…');
+	}
+
+	const userinfo = url.username || url.password ? '***@' : '';
+	const keys = [...url.searchParams.keys()];
+	const query = keys.length > 0 ? `?${keys.map(key => `${encodeURIComponent(key)}=***`).join('&')}` : (url.search ? '?***' : '');
+	return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query}`;
+}
+
 function baseUrl(raw, flag) {
 	let url;
 	try {
 		url = new URL(raw);
 	} catch {
-		throw new UsageError(`${flag} must be an absolute http(s) URL such as http://127.0.0.1:8080/v1, got ${JSON.stringify(raw)}`);
+		throw new UsageError(`${flag} must be an absolute http(s) URL such as http://127.0.0.1:8080/v1, got ${JSON.stringify(redactUrl(raw))}`);
 	}
 
 	if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-		throw new UsageError(`${flag} must use http or https, got ${JSON.stringify(raw)}`);
+		throw new UsageError(`${flag} must use http or https, got ${JSON.stringify(url.protocol)}`);
+	}
+
+	// The package rejects credentials in a base URL, and this program prints the URL.
+	if (url.username || url.password) {
+		throw new UsageError(`${flag} must not contain a user name or password (user:password@${url.host}); pass the API key in OPENAI_API_KEY or ANTHROPIC_API_KEY instead`);
 	}
 
 	return raw.replace(/\/+$/, '');
 }
 
+// The largest K the package takes for each rule (rule.firstTo and rule.aheadBy up to
+// 1,000,000, rule.atLeast up to 1,000,000,000).
+const RULE_KEYS = {
+	'ahead-by': {key: 'aheadBy', max: 1_000_000},
+	'first-to': {key: 'firstTo', max: 1_000_000},
+	'at-least': {key: 'atLeast', max: 1_000_000_000},
+};
+
+// The package's range of maxSamples.
+const MAX_SAMPLES_LIMIT = 100_000;
+
 /**
 Parses a voting rule written as plurality, majority, ahead-by-K, first-to-K or
-at-least-K into the package's `rule` option.
+at-least-K into the package's `rule` option, with K in the package's range.
 */
 export function parseRule(raw, flag = '--rule') {
 	if (raw === 'plurality' || raw === 'majority') {
@@ -79,14 +114,77 @@ export function parseRule(raw, flag = '--rule') {
 
 	const match = /^(ahead-by|first-to|at-least)-(\d+)$/.exec(raw);
 	if (match) {
+		const {key, max} = RULE_KEYS[match[1]];
 		const k = Number(match[2]);
-		if (k >= 1) {
-			const key = {'ahead-by': 'aheadBy', 'first-to': 'firstTo', 'at-least': 'atLeast'}[match[1]];
-			return {[key]: k};
+		if (k < 1 || k > max) {
+			throw new UsageError(`${flag} ${match[1]}-K takes K from 1 to ${max.toLocaleString('en-US')}, got ${JSON.stringify(raw)}`);
 		}
+
+		return {[key]: k};
 	}
 
 	throw new UsageError(`${flag} must be plurality, majority, ahead-by-K, first-to-K or at-least-K with K >= 1 (for example ahead-by-2), got ${JSON.stringify(raw)}`);
+}
+
+function isAdaptive(rule) {
+	return typeof rule === 'object' && ('firstTo' in rule || 'aheadBy' in rule);
+}
+
+/**
+Returns the package's default maxSamples for `voters` first-round samples. For
+first-to-K and ahead-by-K it is the larger of 3 x voters and voters + 2K, capped at
+100 (or at voters, when voters is above 100). The other rules take exactly voters.
+*/
+function defaultMaxSamples(rule, voters) {
+	if (!isAdaptive(rule)) {
+		return voters;
+	}
+
+	const k = rule.firstTo ?? rule.aheadBy;
+	return Math.min(Math.max(voters * 3, voters + (2 * k)), Math.max(voters, 100));
+}
+
+/**
+Checks the combination of --voters, --rule and --max-samples as the package's vote
+does before any request, so that a run the package would reject fails here with a
+usage error. `names` maps each option to the flag or variable that set it.
+*/
+function checkVoteOptions({voters, rule, maxSamples}, names) {
+	const ruleText = `${names.rule} ${describeRule(rule)}`;
+	if (maxSamples !== null) {
+		// The package accepts maxSamples equal to voters for every rule, because that is
+		// what a rule without top-ups takes anyway.
+		if (!isAdaptive(rule) && maxSamples !== voters) {
+			throw new UsageError(`${names.maxSamples} applies only to ahead-by-K and first-to-K, which top up the vote; ${ruleText} takes exactly the ${voters} samples of ${names.voters}, so leave ${names.maxSamples} out`);
+		}
+
+		if (maxSamples < voters) {
+			throw new UsageError(`${names.maxSamples} ${maxSamples} is below the ${voters} samples of the first round (${names.voters}); raise ${names.maxSamples} or lower ${names.voters}`);
+		}
+	}
+
+	// Every vote counts 1 here, so K votes need at least K samples.
+	const k = typeof rule === 'object' ? Object.values(rule)[0] : null;
+	if (k === null) {
+		return;
+	}
+
+	if (isAdaptive(rule)) {
+		const cap = maxSamples ?? defaultMaxSamples(rule, voters);
+		if (k > cap) {
+			const capText = maxSamples === null ? `the default cap of ${cap} samples for ${voters} voters` : `${names.maxSamples} ${cap}`;
+			const advice = k > MAX_SAMPLES_LIMIT
+				? `lower K to at most ${MAX_SAMPLES_LIMIT.toLocaleString('en-US')}, the largest --max-samples`
+				: `raise --max-samples to at least ${k}`;
+			throw new UsageError(`${ruleText} can never be reached within ${capText}, because each sample casts one vote; ${advice}`);
+		}
+
+		return;
+	}
+
+	if (k > voters) {
+		throw new UsageError(`${ruleText} can never be reached by ${voters} voters, because each sample casts one vote; lower K to at most ${voters} or raise ${names.voters}`);
+	}
 }
 
 /** Describes a parsed rule the way --rule spells it. */
@@ -109,7 +207,7 @@ const OPTIONS = [
 	{name: 'prompt', env: 'PTE_PROMPT', value: 'TEXT', default: 'What is 2+2? Answer with a number.', parse: nonEmpty, help: 'the question every voter answers'},
 	{name: 'voters', env: 'PTE_VOTERS', value: 'N', default: 9, parse: integer(1, 100), help: 'samples in the first round of the vote'},
 	{name: 'rule', env: 'PTE_RULE', value: 'RULE', default: 'ahead-by-2', parse: parseRule, help: 'plurality, majority, ahead-by-K (stop once the leader is K votes ahead), first-to-K (stop once an answer has K votes) or at-least-K'},
-	{name: 'max-samples', env: 'PTE_MAX_SAMPLES', value: 'N', default: null, parse: integer(1, 1000), help: 'cap on samples for ahead-by and first-to, which top up the vote until decided; the package default is 3 x voters'},
+	{name: 'max-samples', env: 'PTE_MAX_SAMPLES', value: 'N', default: null, parse: integer(1, MAX_SAMPLES_LIMIT), help: 'cap on samples for ahead-by and first-to, which top up the vote until decided; at least --voters. The package default is the larger of 3 x voters and voters + 2K, at most 100 (or voters when above 100)'},
 	{name: 'extract', env: 'PTE_EXTRACT', value: 'KIND', default: 'number', parse: oneOf(EXTRACTS), help: 'how an answer is read from a reply: number, choice (an option letter A to J) or text (the whole reply)'},
 	{name: 'temperature', env: 'PTE_TEMPERATURE', value: 'T', default: 0.8, parse: decimal(0, 2), help: 'sampling temperature of the voters'},
 	{name: 'max-tokens', env: 'PTE_MAX_TOKENS', value: 'N', default: 24, parse: integer(1, 100_000), help: 'output token limit of each vote sample; a reply cut at this limit is red-flagged and not counted'},
@@ -152,14 +250,18 @@ Throws UsageError on an unknown flag, a missing value or an invalid value.
 export function parseOptions(argv, env = process.env) {
 	const options = {};
 	const fromFlag = new Set();
+	// The flag or environment variable that set each option, for error messages.
+	const names = {};
 	for (const option of OPTIONS) {
 		options[camel(option.name)] = typeof option.default === 'string' && option.parse ? option.parse(option.default, `--${option.name}`) : option.default;
+		names[camel(option.name)] = `--${option.name}`;
 	}
 
 	for (const option of OPTIONS) {
 		const raw = option.env ? env[option.env] : undefined;
 		if (raw !== undefined && raw !== '') {
 			options[camel(option.name)] = parseValue(option, raw, option.env);
+			names[camel(option.name)] = option.env;
 		}
 	}
 
@@ -191,6 +293,7 @@ export function parseOptions(argv, env = process.env) {
 		}
 
 		options[camel(name)] = parseValue(option, raw, `--${name}`);
+		names[camel(name)] = `--${name}`;
 		fromFlag.add(name);
 	}
 
@@ -218,6 +321,7 @@ export function parseOptions(argv, env = process.env) {
 		}
 	}
 
+	checkVoteOptions(options, names);
 	return options;
 }
 

@@ -16,6 +16,11 @@ function callKey(event) {
 	return `call ${event.call ?? '?'} ${event.candidate ?? ''}`;
 }
 
+/** Names a call in a printed line: `sample #3`, `subtask origin`. */
+function callLabel(event) {
+	return callKey(event).replace(/^sample /, 'sample #');
+}
+
 /**
 Returns `{ onEvent, finish }` for one run. `onEvent` takes the package's events;
 `finish()` clears the status line. `total` is the number of calls planned;
@@ -25,6 +30,9 @@ export function createProgress({stream = process.stdout, title, total}) {
 	const live = Boolean(stream.isTTY);
 	const inFlight = new Set();
 	const started = new Set();
+	// A cancelled call may end with several events (subtask-end or sample with status
+	// "cancelled", then cancelled), in either order. It gets one line, from the first.
+	const cancelledCalls = new Set();
 	let done = 0;
 	let cancelled = 0;
 	let retries = 0;
@@ -60,7 +68,27 @@ export function createProgress({stream = process.stdout, title, total}) {
 		}
 	};
 
+	const markCancelled = (event, text) => {
+		const key = callKey(event);
+		inFlight.delete(key);
+		if (cancelledCalls.has(key)) {
+			return;
+		}
+
+		cancelledCalls.add(key);
+		cancelled++;
+		line(text);
+	};
+
 	const onEvent = event => {
+		if ((event.type === 'sample' || event.type === 'subtask-end') && event.status === 'cancelled') {
+			const timed = event.type === 'subtask-end' && typeof event.startedMs === 'number' && typeof event.finishedMs === 'number';
+			const took = timed ? ` in ${seconds(event.finishedMs - event.startedMs)}` : '';
+			markCancelled(event, `${callLabel(event)} cancelled${took}`);
+			redraw();
+			return;
+		}
+
 		switch (event.type) {
 			case 'attempt-start': {
 				inFlight.add(callKey(event));
@@ -107,9 +135,7 @@ export function createProgress({stream = process.stdout, title, total}) {
 			}
 
 			case 'cancelled': {
-				cancelled++;
-				inFlight.delete(callKey(event));
-				line(`${callKey(event).replace('sample ', 'sample #')} cancelled`);
+				markCancelled(event, `${callLabel(event)} cancelled`);
 				break;
 			}
 
