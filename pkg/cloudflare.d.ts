@@ -63,7 +63,7 @@ export interface QueueNeeds {
 }
 
 /**
-Checks a plan against an engine's limits before anything starts. Throws a RangeError with code `INVALID_OPTIONS` whose `path` names the limit (such as `limits.steps`), with `needed` and `limit`, when the plan does not fit.
+Checks a plan against an engine's limits before anything starts. Throws a RangeError with code `INVALID_OPTIONS` whose `path` names the limit (such as `limits.steps`), with `needed` and `limit`, when the plan does not fit. For `engine: "queues"` it also checks the largest queue message `{job, key}` against `limits.messageBytes`; pass the job's name as `job` to count it, as `startJob` does.
 
 @example
 ```
@@ -72,7 +72,7 @@ checkLimits(planSection(options), {engine: 'workflow', limits: 'free'});
 ```
 */
 export function checkLimits(plan: SectionPlan | VotePlan, options?: {engine?: 'workflow'; limits?: LimitsOption}): WorkflowNeeds;
-export function checkLimits(plan: SectionPlan | VotePlan, options: {engine: 'queues'; limits?: LimitsOption}): QueueNeeds;
+export function checkLimits(plan: SectionPlan | VotePlan, options: {engine: 'queues'; limits?: LimitsOption; /** The job's name, which every queue message carries. @default "" */ job?: string}): QueueNeeds;
 
 /** Options of the Workflow helpers. */
 export interface WorkflowConfig {
@@ -176,7 +176,7 @@ export type JobResult =
 	| {state: 'running' | 'finishing' | 'unknown'};
 
 /**
-Starts a job on its Durable Object (one object per job, named by `job`): checks the options and the limits, stores the payload and queues the first subtasks or samples. Starting a job that exists changes nothing. Rejects with the package's errors (`INVALID_OPTIONS` naming a limit, `UNKNOWN_DEPENDENCY`, …) before anything is queued.
+Starts a job on its Durable Object (one object per job, named by `job`): checks the options and the limits (every queue message against `limits.messageBytes` included), stores the payload and queues the first subtasks or samples. Starting a job that exists changes nothing. Rejects with the package's errors (`INVALID_OPTIONS` naming a limit, `UNKNOWN_DEPENDENCY`, …) before anything is queued.
 */
 export function startJob(namespace: JobNamespace, job: string, spec: JobSpec): Promise<JobStatus>;
 
@@ -201,6 +201,11 @@ export abstract class JobObject<Env = unknown> extends DurableObject<Env> {
 	abstract jobOptions(payload: any): SectionOptions | VoteOptions;
 	/** The Queue binding that the consumer reads. */
 	abstract jobQueue(): QueueLike;
+	/**
+	The retry policy of a failed queue send, which is tried again from an alarm: `attempts` sends in all, the first retry after `baseDelayMs`, each later one after twice the delay before, at most `maxDelayMs`. Once the attempts are used up, the calls of the unsent messages are recorded as failed with the send error, so the job still finishes. Override it to change the policy.
+	@default {attempts: 10, baseDelayMs: 1000, maxDelayMs: 60000}
+	*/
+	sendRetry(): {attempts: number; baseDelayMs: number; maxDelayMs: number};
 	/** Starts the job; {@link startJob} calls it. */
 	start(spec: JobSpec & {job: string}): Promise<JobStatus | {started: false; error: ErrorData}>;
 	/** Whether a consumer may run the call for `key`, with a subtask's dependency outputs. */

@@ -3,10 +3,14 @@ import {DurableObject} from 'cloudflare:workers';
 import {evaluateVote, finishSection, finishVote, planSection, planVote} from '../workerd.js';
 import {checkLimits, describe, optionsError, resolveLimits} from './limits.js';
 import {sendInBatches} from './queues.js';
-import {errorData, withRounds} from './shared.js';
+import {errorData, failedOutcome, withRounds} from './shared.js';
 
 const CHUNK_CHARS = 500_000;
 const MAX_KEYS_PER_CALL = 128;
+
+// How often a failed queue send is tried again: after 1 s, doubling up to 60 s, for 10
+// attempts in all (about 4 minutes) before the unsent calls are recorded as failed.
+const SEND_RETRY = Object.freeze({attempts: 10, baseDelayMs: 1000, maxDelayMs: 60_000});
 
 function chunks(list, size) {
 	const out = [];
@@ -52,6 +56,26 @@ export class JobObject extends DurableObject {
 	/** Returns the Queue binding that the consumer (consumeQueueBatch) reads. */
 	jobQueue() {
 		throw new TypeError(`${this.constructor.name}.jobQueue() is not implemented; return the Queue binding, such as this.env.TASKS`);
+	}
+
+	/**
+	Returns how a failed queue send is retried: `attempts` sends in all, the first retry
+	after `baseDelayMs`, each later one after twice the delay before, at most
+	`maxDelayMs`. Override it to change the policy.
+	*/
+	sendRetry() {
+		return SEND_RETRY;
+	}
+
+	#sendRetryPolicy() {
+		const policy = {...SEND_RETRY, ...this.sendRetry()};
+		for (const [key, min] of [['attempts', 1], ['baseDelayMs', 0], ['maxDelayMs', 0]]) {
+			if (!Number.isInteger(policy[key]) || policy[key] < min) {
+				throw optionsError(TypeError, `sendRetry().${key}`, `expected an integer of at least ${min}, got ${describe(policy[key])}`);
+			}
+		}
+
+		return policy;
 	}
 
 	async #load() {
@@ -158,11 +182,12 @@ export class JobObject extends DurableObject {
 			return {started: false, error: errorData(error)};
 		}
 
-		this.#job = {job, kind, limits: resolved, state: 'running', stopped: false, settled: false, winner: null, decidedAfter: null, recordCount: 0, duplicates: 0, redelivered: 0, rounds: [], startedAt: Date.now(), finishedAt: null};
+		this.#job = {job, kind, limits: resolved, state: 'running', stopped: false, settled: false, winner: null, decidedAfter: null, recordCount: 0, duplicates: 0, redelivered: 0, sendFailures: 0, rounds: [], startedAt: Date.now(), finishedAt: null};
 		this.#payload = payload;
 		try {
 			this.#prepare();
-			checkLimits(this.#plan, {engine: 'queues', limits: resolved});
+			checkLimits(this.#plan, {engine: 'queues', limits: resolved, job});
+			this.#sendRetryPolicy();
 		} catch (error) {
 			this.#job = null;
 			this.#dependents.clear();
@@ -180,7 +205,7 @@ export class JobObject extends DurableObject {
 		await this.#putChunked('payload', payload);
 		await this.#enqueue(first);
 		await this.#saveMeta();
-		await this.#flushOrRetryLater();
+		await this.#flush();
 		return {...this.status(), started: true};
 	}
 
@@ -201,7 +226,12 @@ export class JobObject extends DurableObject {
 		}
 	}
 
-	/** Sends the outbox; one flush at a time, so no message is sent twice from here. */
+	/**
+	Sends the outbox, one flush at a time, so no message is sent twice from here. A failed
+	send does not reject: it is tried again from an alarm (see sendRetry), and once the
+	attempts are used up, the calls of the unsent messages are recorded as failed, so the
+	job still finishes.
+	*/
 	#flush() {
 		if (this.#outbox.size === 0 || this.#flushing) {
 			return this.#flushing ?? Promise.resolve();
@@ -213,14 +243,32 @@ export class JobObject extends DurableObject {
 				await Promise.resolve();
 				while (this.#outbox.size > 0) {
 					const entries = [...this.#outbox.entries()].slice(0, this.#job.limits.sendBatchSize);
-					// eslint-disable-next-line no-await-in-loop
-					await sendInBatches(this.jobQueue(), entries.map(([, body]) => body), this.#job.limits);
+					try {
+						// eslint-disable-next-line no-await-in-loop
+						await sendInBatches(this.jobQueue(), entries.map(([, body]) => body), this.#job.limits);
+					} catch (error) {
+						// eslint-disable-next-line no-await-in-loop
+						if (await this.#retrySendLater(error)) {
+							return;
+						}
+
+						// The loop goes on with the messages that the failures queued.
+						// eslint-disable-next-line no-await-in-loop
+						await this.#failUnsent(entries.map(([key]) => key), error);
+						continue;
+					}
+
 					for (const [key] of entries) {
 						this.#outbox.delete(key);
 					}
 
 					// eslint-disable-next-line no-await-in-loop
 					await this.ctx.storage.delete(entries.map(([key]) => `x:${key}`));
+					if (this.#job.sendFailures > 0) {
+						this.#job.sendFailures = 0;
+						// eslint-disable-next-line no-await-in-loop
+						await this.#saveMeta();
+					}
 				}
 			} finally {
 				this.#flushing = undefined;
@@ -229,13 +277,45 @@ export class JobObject extends DurableObject {
 		return this.#flushing;
 	}
 
-	async #flushOrRetryLater() {
-		try {
-			await this.#flush();
-		} catch (error) {
-			console.error(`job ${this.#job.job}: sending ${this.#outbox.size} queued messages failed, retrying from an alarm: ${error?.message ?? error}`);
-			await this.#schedule(Date.now() + 1000);
+	/**
+	Counts a failed send and schedules the next attempt from an alarm. Resolves to false
+	when the attempts are used up, or the error is a message above `limits.messageBytes`,
+	which no retry can send.
+	*/
+	async #retrySendLater(error) {
+		const policy = this.#sendRetryPolicy();
+		this.#job.sendFailures = (this.#job.sendFailures ?? 0) + 1;
+		await this.#saveMeta();
+		const failures = this.#job.sendFailures;
+		const message = error?.message ?? String(error);
+		if (error?.code === 'INVALID_OPTIONS' || failures >= policy.attempts) {
+			console.error(`job ${this.#job.job}: sending queued messages failed ${failures} times in a row (the policy allows ${policy.attempts} attempts), so their calls are recorded as failed: ${message}`);
+			return false;
 		}
+
+		const delayMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * (2 ** (failures - 1)));
+		console.error(`job ${this.#job.job}: sending ${this.#outbox.size} queued messages failed (attempt ${failures} of ${policy.attempts}), retrying in ${delayMs} ms from an alarm: ${message}`);
+		await this.#schedule(Date.now() + delayMs);
+		return true;
+	}
+
+	/** Records the calls of messages that could not be sent as failed, with the send error. */
+	async #failUnsent(keys, error) {
+		const data = errorData(error);
+		const outcome = failedOutcome({...data, message: `the job's queue message for this call could not be sent (${this.#job.sendFailures} failed attempts in a row): ${data.message}`}, {});
+		for (const key of keys) {
+			this.#outbox.delete(key);
+		}
+
+		await this.ctx.storage.delete(keys.map(key => `x:${key}`));
+		for (const key of keys) {
+			if (!this.#outcomes.has(key) && !this.#closed.has(key)) {
+				// eslint-disable-next-line no-await-in-loop
+				await this.#store(key, outcome);
+			}
+		}
+
+		await this.#finishIfComplete();
 	}
 
 	async #schedule(at) {
@@ -335,6 +415,13 @@ export class JobObject extends DurableObject {
 			throw optionsError(RangeError, 'key', `${JSON.stringify(key)} was never queued by job ${JSON.stringify(this.#job.job)}`);
 		}
 
+		await this.#store(key, outcome);
+		await this.#afterChange();
+		return {recorded: true};
+	}
+
+	/** Stores the outcome of a queued key that has none, and releases or evaluates what follows from it. */
+	async #store(key, outcome) {
 		// A sample that finishes after the vote was settled counts as cancelled, as in an
 		// in-process vote. Its usage is kept.
 		const stored = this.#job.kind === 'vote' && this.#job.settled ? {...outcome, status: 'cancelled', error: null} : outcome;
@@ -347,9 +434,6 @@ export class JobObject extends DurableObject {
 		} else if (!this.#job.settled) {
 			await this.#evaluate();
 		}
-
-		await this.#afterChange();
-		return {recorded: true};
 	}
 
 	/** Queues the dependents of a recorded subtask whose dependencies are all recorded. */
@@ -425,13 +509,16 @@ export class JobObject extends DurableObject {
 
 	/** Sends what was queued, and schedules the finish once nothing is left to run. */
 	async #afterChange() {
+		await this.#finishIfComplete();
+		await this.#flush();
+	}
+
+	async #finishIfComplete() {
 		if (this.#job.state === 'running' && this.#isComplete()) {
 			this.#job.state = 'finishing';
 			await this.#saveMeta();
 			await this.#schedule(Date.now());
 		}
-
-		await this.#flushOrRetryLater();
 	}
 
 	/** Sends what is left in the outbox, and finishes the job once it is complete. */

@@ -1,6 +1,8 @@
 // Cloudflare's plan limits as data, and the check of a plan against them before a job
 // starts.
 
+import {byteLength} from './shared.js';
+
 // Cloudflare's published limits: developers.cloudflare.com workers/platform/limits,
 // queues/platform/limits and workflows/reference/limits (Workflows page updated
 // 2026-06-15). Queue sizes are in decimal kilobytes, as Queues measure them.
@@ -35,6 +37,14 @@ export const PLAN_LIMITS = Object.freeze({free: FREE, paid: PAID});
 const CEILINGS = {steps: 25_000, queueBatchSize: 100, queueMaxRetries: 100, sendBatchSize: 100, sendBatchBytes: 256_000, messageBytes: 128_000, stepResultBytes: 1_048_576, connections: 6};
 const LIMIT_KEYS = Object.keys(FREE).filter(key => key !== 'plan');
 const MAX_STEP_NAME = 256;
+
+// Each message's share of a batch beyond its body, an estimate of the queue's framing.
+const MESSAGE_OVERHEAD_BYTES = 100;
+
+/** Returns the bytes a queue message with `body` counts against `messageBytes`: its JSON and the framing. */
+export function messageSize(body) {
+	return byteLength(body) + MESSAGE_OVERHEAD_BYTES;
+}
 
 export function optionsError(ErrorClass, path, message, fields = {}) {
 	const error = new ErrorClass(`${path}: ${message}`);
@@ -115,18 +125,51 @@ function planKeys(plan) {
 	return plan.kind === 'section' ? plan.subtasks.map(subtask => subtask.key) : Array.from({length: plan.maxSamples}, (_, index) => `sample-${index}`);
 }
 
+function describeKey(key) {
+	if (!key.startsWith('subtask-')) {
+		return key.replace('sample-', 'sample ');
+	}
+
+	const id = key.slice('subtask-'.length);
+	return id.length > 40 ? `subtask ${JSON.stringify(id.slice(0, 40))}… (an id of ${count(id.length)} characters)` : `subtask ${JSON.stringify(id)}`;
+}
+
+/** Finds the plan's largest queue message `{job, key}` and throws when it is above `limits.messageBytes`. */
+function checkMessageBytes(plan, job, resolved) {
+	// A vote's largest key is its last sample's, so only that one is measured.
+	const keys = plan.kind === 'section' ? planKeys(plan) : [`sample-${Math.max(0, plan.maxSamples - 1)}`];
+	let largest = null;
+	for (const key of keys) {
+		const size = messageSize({job, key});
+		if (largest === null || size > largest.size) {
+			largest = {key, size};
+		}
+	}
+
+	if (largest !== null && largest.size > resolved.messageBytes) {
+		const jobText = job === '' ? 'before the job name is added' : `with the job name of ${count(job.length)} characters`;
+		throw optionsError(RangeError, 'limits.messageBytes', `the queue message of ${describeKey(largest.key)} is ${count(largest.size)} bytes ${jobText}, above the ${count(resolved.messageBytes)} bytes a queue message may hold; ${plan.kind === 'section' ? 'shorten the subtask id or the job name' : 'shorten the job name'}`, {needed: largest.size, limit: resolved.messageBytes});
+	}
+}
+
 /**
 Checks a plan (from planSection or planVote) against the limits of an engine before
 anything starts, and returns what the plan needs. Throws a RangeError with code
 INVALID_OPTIONS whose `path` names the limit (`limits.steps`) when the plan does not fit.
+For Queues, `job` is the job's name, which every queue message carries; without it the
+message sizes are checked without the name.
 */
-export function checkLimits(plan, {engine = 'workflow', limits} = {}) {
+export function checkLimits(plan, {engine = 'workflow', limits, job = ''} = {}) {
 	if (plan === null || typeof plan !== 'object' || (plan.kind !== 'section' && plan.kind !== 'vote')) {
 		throw optionsError(TypeError, 'plan', 'expected the result of planSection or planVote');
 	}
 
 	if (engine !== 'workflow' && engine !== 'queues') {
 		throw optionsError(TypeError, 'engine', `expected "workflow" or "queues", got ${describe(engine)}`);
+	}
+
+	if (typeof job !== 'string') {
+		throw optionsError(TypeError, 'job', `expected the job's name as a string, got ${describe(job)}`);
 	}
 
 	const resolved = resolveLimits(limits);
@@ -171,6 +214,8 @@ export function checkLimits(plan, {engine = 'workflow', limits} = {}) {
 	if (finishSubrequests > resolved.subrequests) {
 		throw optionsError(RangeError, 'limits.subrequests', `finishing the job may make ${count(finishSubrequests)} calls (${count(finishCalls)} × ${attempts} attempts) in one Durable Object alarm, but an invocation may make ${count(resolved.subrequests)} ${on}; lower maxRetries or raise limits.subrequests`, {needed: finishSubrequests, limit: resolved.subrequests});
 	}
+
+	checkMessageBytes(plan, job, resolved);
 
 	return {engine, plan: resolved.plan, calls, messages: calls, batches: Math.ceil(calls / resolved.queueBatchSize), subrequestsPerInvocation: resolved.queueBatchSize};
 }

@@ -1,11 +1,8 @@
 // The Queues path: sending job messages in batches, starting a job on its Durable
 // Object, and the consumer that runs each message's call.
 import {createLimiter, runSample, runSubtask} from '../workerd.js';
-import {PLAN_LIMITS, count, describe, optionsError, resolveLimits} from './limits.js';
-import {byteLength, failedOutcome, isRetryable, narrowSection, settleCall, subtaskMap, toError} from './shared.js';
-
-// Each message's share of a batch beyond its body, an estimate of the queue's framing.
-const MESSAGE_OVERHEAD_BYTES = 100;
+import {PLAN_LIMITS, count, describe, messageSize, optionsError, resolveLimits} from './limits.js';
+import {failedOutcome, isRetryable, narrowSection, settleCall, subtaskMap, toError} from './shared.js';
 
 /**
 Sends message bodies with `queue.sendBatch` in batches within `limits.sendBatchSize`
@@ -19,7 +16,7 @@ export async function sendInBatches(queue, bodies, limits = 'free') {
 	let current = [];
 	let bytes = 0;
 	for (const body of bodies) {
-		const size = byteLength(body) + MESSAGE_OVERHEAD_BYTES;
+		const size = messageSize(body);
 		if (size > resolved.messageBytes) {
 			throw optionsError(RangeError, 'limits.messageBytes', `a message of ${count(size)} bytes is above the ${count(resolved.messageBytes)} bytes a queue message may hold`);
 		}
