@@ -249,6 +249,57 @@ impl Redactor {
         out
     }
 
+    /// Removes the secrets from every string in `value`, keys included.
+    pub fn scrub_value(&self, value: &mut Value) {
+        if self.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if self.secrets.iter().any(|secret| s.contains(secret.as_str())) {
+                    *s = self.redact(s);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_value(item)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    self.scrub_value(&mut item);
+                    map.insert(self.redact(&key), item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes the secrets from every text an error carries: its message, the
+    /// provider's fields, its detail, its causes and the errors it lists.
+    pub fn scrub_error(&self, err: &mut Error) {
+        if self.is_empty() {
+            return;
+        }
+        err.message = self.redact(&err.message);
+        if let Some(p) = err.provider.as_mut() {
+            for field in [&mut p.provider_type, &mut p.provider_message, &mut p.body_excerpt] {
+                if let Some(text) = field.as_mut() {
+                    *text = self.redact(text);
+                }
+            }
+        }
+        for item in err.detail.values_mut() {
+            self.scrub_value(item);
+        }
+        if let Some(cause) = err.cause.as_mut() {
+            self.scrub_error(cause);
+        }
+        for inner in &mut err.errors {
+            self.scrub_error(inner);
+        }
+        if let Some(report) = err.report.as_mut() {
+            self.scrub_value(report);
+        }
+    }
+
     /// The length of the longest tail of `text` that is the start of a secret. A
     /// stream holds that many bytes back, so a secret split across chunks is still
     /// caught whole.

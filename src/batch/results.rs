@@ -29,6 +29,27 @@ pub enum LineResult {
     Cancelled(Error),
 }
 
+impl LineResult {
+    /// Removes `redactor`'s secrets from every field, as a direct call does.
+    fn scrubbed(mut self, redactor: &crate::error::Redactor) -> LineResult {
+        match &mut self {
+            LineResult::Ok(response) => response.scrub(redactor),
+            LineResult::Failed(err) | LineResult::Cancelled(err) => redactor.scrub_error(err),
+        }
+        self
+    }
+}
+
+/// Reads one line of OpenAI batch output, secrets removed (see `read_openai_line`).
+pub fn openai_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
+    read_openai_line(provider, batch_id, line).scrubbed(&provider.redactor)
+}
+
+/// Reads one line of Anthropic results, secrets removed (see `read_anthropic_line`).
+pub fn anthropic_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
+    read_anthropic_line(provider, batch_id, line).scrubbed(&provider.redactor)
+}
+
 /// The start and end of a request, in ms from the start of the run.
 #[derive(Clone, Copy)]
 pub struct Span {
@@ -87,7 +108,7 @@ fn loose_json(value: &Value) -> Cow<'_, Value> {
 
 /// Reads one line of an OpenAI output or error file:
 /// `{"id","custom_id","response":{"status_code","request_id","body"},"error"}`.
-pub fn openai_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
+fn read_openai_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
     if let Some(err) = line.get("error").filter(|e| !e.is_null()) {
         let code = err.get("code").or_else(|| err.get("type")).and_then(Value::as_str).unwrap_or("error").to_string();
         let message = err.get("message").and_then(Value::as_str).map(|m| provider.redactor.redact(m)).unwrap_or_default();
@@ -130,7 +151,7 @@ pub fn openai_line(provider: &Provider, batch_id: &str, line: &Value) -> LineRes
 /// Reads one line of Anthropic results: `{"custom_id","result":{"type",...}}` with
 /// the types `succeeded` (a `message`), `errored` (an error response), `canceled`
 /// and `expired`.
-pub fn anthropic_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
+fn read_anthropic_line(provider: &Provider, batch_id: &str, line: &Value) -> LineResult {
     let result = loose_json(line.get("result").unwrap_or(&Value::Null));
     match result.get("type").and_then(Value::as_str) {
         Some("succeeded") => {

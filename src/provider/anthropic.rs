@@ -7,9 +7,9 @@ use serde_json::{json, Map, Value};
 use super::http::{self, BodyError};
 use super::openai::body_error;
 use super::sse::SseParser;
-use super::{bad_response, network_error, parse_usage, AttemptInfo, CallRequest, CallResponse, FinishReason, Provider, StreamObserver, StreamText, Usage};
+use super::{bad_response, parse_usage, AttemptInfo, CallRequest, CallResponse, FinishReason, Provider, StreamObserver, StreamText, Usage};
 use crate::error::{Error, ProviderFailure, Result};
-use crate::transport::{FetchError, Host, HttpRequest};
+use crate::transport::{Host, HttpRequest};
 
 /// Builds the request body. `max_tokens` is required by the API.
 pub fn request_body(provider: &Provider, request: &CallRequest) -> Value {
@@ -75,7 +75,7 @@ pub async fn call(
 /// legitimate empty answer, not an error.
 pub fn parse_message(provider: &Provider, json: &Value) -> Result<CallResponse> {
     if json.get("type").and_then(Value::as_str) == Some("error") {
-        return Err(stream_error(provider, json));
+        return Err(error_event(provider, json, false));
     }
     let Some(content) = json.get("content").and_then(Value::as_array) else {
         return Err(bad_response(provider, "the response has no content array", true, Some(&json.to_string())));
@@ -96,14 +96,16 @@ pub fn parse_message(provider: &Provider, json: &Value) -> Result<CallResponse> 
     })
 }
 
-/// An `error` event (or body): `overloaded_error` and `api_error` are retryable.
-fn stream_error(provider: &Provider, json: &Value) -> Error {
+/// An `error` event of a stream (or an error body of a 200 response, when `in_stream`
+/// is false): `overloaded_error` and `api_error` are retryable.
+fn error_event(provider: &Provider, json: &Value, in_stream: bool) -> Error {
     let (kind, message) = http::provider_error_fields(json);
     let retryable = matches!(kind.as_deref(), Some("overloaded_error" | "api_error" | "rate_limit_error" | "timeout_error") | None);
     let message = message.map(|m| provider.redactor.redact(&m));
     Error::provider(
         format!(
-            "anthropic stream reported {}: {}",
+            "anthropic {} {}: {}",
+            if in_stream { "stream reported" } else { "returned an error in a 200 response:" },
             kind.clone().unwrap_or_else(|| "an error".into()),
             message.clone().unwrap_or_default()
         ),
@@ -130,7 +132,7 @@ pub(super) async fn read_stream(
     let mut finish = None;
     let mut received = 0usize;
     loop {
-        let chunk = response.next_chunk().await.map_err(|e| network_error(provider, &e))?;
+        let chunk = response.next_chunk().await.map_err(|e| super::stream_cut(provider, &e.message, e.host.clone()))?;
         let events = match &chunk {
             Some(bytes) => {
                 received += bytes.len();
@@ -144,6 +146,9 @@ pub(super) async fn read_stream(
         for event in events {
             let json: Value = match serde_json::from_str(&event.data) {
                 Ok(j) => j,
+                // The stream's close cut its last event short: dropped, as the standard
+                // drops an unfinished event.
+                Err(_) if chunk.is_none() => continue,
                 Err(_) => return Err(bad_response(provider, "a stream event is not JSON", true, Some(&event.data))),
             };
             let kind = json.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or("");
@@ -153,6 +158,16 @@ pub(super) async fn read_stream(
                     model = message.get("model").and_then(Value::as_str).map(str::to_string);
                     if let Some(Value::Object(u)) = message.get("usage") {
                         usage.extend(u.clone());
+                    }
+                }
+                "content_block_start" => {
+                    // Anthropic starts a text block empty; compatible servers may not.
+                    let block = json.get("content_block").unwrap_or(&Value::Null);
+                    if block.get("type").and_then(Value::as_str) == Some("text") {
+                        let piece = block.get("text").and_then(Value::as_str).unwrap_or("");
+                        if let Some(stop) = text.push(piece) {
+                            return Ok(done(text, FinishReason::Stopped(stop), usage, model));
+                        }
                     }
                 }
                 "content_block_delta" => {
@@ -180,7 +195,7 @@ pub(super) async fn read_stream(
                     let reason = finish.unwrap_or(FinishReason::Unknown);
                     return Ok(done(text, reason, usage, model));
                 }
-                "error" => return Err(stream_error(provider, &json)),
+                "error" => return Err(error_event(provider, &json, true)),
                 _ => {}
             }
         }
@@ -188,13 +203,14 @@ pub(super) async fn read_stream(
             break;
         }
     }
-    Err(network_error(provider, &FetchError::network("the stream ended before message_stop")))
+    Err(super::stream_cut(provider, "the connection closed before message_stop", None))
 }
 
 fn done(text: StreamText<'_>, reason: FinishReason, usage: Map<String, Value>, model: Option<String>) -> CallResponse {
     let raw = (!usage.is_empty()).then_some(Value::Object(usage));
+    let text = if matches!(reason, FinishReason::Stopped(_)) { text.finish_stopped() } else { text.finish() };
     CallResponse {
-        text: text.finish(),
+        text,
         finish_reason: reason,
         usage: raw.as_ref().and_then(parse_usage).or(Some(Usage::default())).filter(|_| raw.is_some()),
         raw_usage: raw,

@@ -64,7 +64,13 @@ pub async fn read_body(response: &mut dyn HttpResponse, limit: usize) -> Result<
 /// A short, single-line start of a body, with secrets removed.
 pub fn excerpt(body: &str, redactor: &Redactor) -> String {
     let collapsed: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    let redacted = redactor.redact(&collapsed);
+    let mut redacted = redactor.redact(&collapsed);
+    // A body cut in the middle of a secret ends with its start, which is dropped too
+    // (from 4 characters on: shorter starts, such as "sk", show nothing of a key).
+    let tail = redactor.unsafe_tail_len(&redacted);
+    if tail >= 4 {
+        redacted.truncate(redacted.len() - tail);
+    }
     let mut out: String = redacted.chars().take(EXCERPT_CHARS).collect();
     if redacted.chars().count() > EXCERPT_CHARS {
         out.push('…');

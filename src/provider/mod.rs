@@ -292,6 +292,25 @@ pub struct CallResponse {
     pub model: Option<String>,
 }
 
+impl CallResponse {
+    /// Removes `redactor`'s secrets from every field.
+    pub fn scrub(&mut self, redactor: &Redactor) {
+        if redactor.is_empty() {
+            return;
+        }
+        self.text = redactor.redact(&self.text);
+        if let FinishReason::Other(reason) | FinishReason::Stopped(reason) = &mut self.finish_reason {
+            *reason = redactor.redact(reason);
+        }
+        if let Some(model) = self.model.as_mut() {
+            *model = redactor.redact(model);
+        }
+        for value in [self.raw_usage.as_mut(), self.logprobs.as_mut()].into_iter().flatten() {
+            redactor.scrub_value(value);
+        }
+    }
+}
+
 /// Watches a streamed response. It gets each new piece of text and the text so far,
 /// and returns a reason to stop reading early, or `None` to go on.
 pub type StreamObserver<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
@@ -311,11 +330,18 @@ pub async fn call(
     observer: Option<StreamObserver<'_>>,
     cancel: &crate::schedule::cancel::CancelToken,
 ) -> (Result<CallResponse>, AttemptInfo) {
-    match provider.kind {
+    let (mut result, info) = match provider.kind {
         Kind::OpenAi => openai::call(provider, host, request, observer).await,
         Kind::Anthropic => anthropic::call(provider, host, request, observer).await,
         Kind::Custom => (custom::call(provider, request, cancel).await, AttemptInfo::default()),
+    };
+    // A server may echo the key in any field, so every text of the outcome is scrubbed
+    // here, once, whatever the parser already removed.
+    match &mut result {
+        Ok(response) => response.scrub(&provider.redactor),
+        Err(err) => provider.redactor.scrub_error(err),
     }
+    (result, info)
 }
 
 /// Sends one HTTP attempt and reads its response: an error status becomes a provider
@@ -349,7 +375,9 @@ async fn exchange(
             Err(e) => Err(openai::body_error(provider, e)),
             Ok(body) => {
                 let text = String::from_utf8_lossy(&body);
-                match serde_json::from_str::<Value>(&text) {
+                // JSON allows a parser to skip a byte order mark, and fetch's json() does.
+                let json_text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+                match serde_json::from_str::<Value>(json_text) {
                     Ok(json) if provider.kind == Kind::Anthropic => anthropic::parse_message(provider, &json),
                     Ok(json) => openai::parse_body(provider, &json),
                     Err(_) => Err(bad_response(provider, "the body is not JSON", true, Some(&text))),
@@ -390,6 +418,24 @@ pub fn network_error(provider: &Provider, err: &crate::transport::FetchError) ->
         },
     );
     e.host_cause = err.host.clone();
+    e
+}
+
+/// A streamed response that broke off after its headers: the connection failed or
+/// closed before the stream's end. Retryable, like a network error.
+pub fn stream_cut(provider: &Provider, detail: &str, host: Option<HostValue>) -> Error {
+    let detail = provider.redactor.redact(detail);
+    let mut e = Error::provider(
+        format!("{} stream ended before the response was complete: {detail}", provider.kind.name()),
+        ProviderFailure {
+            retryable: true,
+            provider_type: Some("network".into()),
+            provider_message: Some(detail),
+            provider: Some(provider.kind.name()),
+            ..Default::default()
+        },
+    );
+    e.host_cause = host;
     e
 }
 
@@ -764,6 +810,17 @@ impl<'a> StreamText<'a> {
         let new = safe[self.emitted..].to_string();
         self.emitted = safe.len();
         observer(&new, &safe)
+    }
+
+    /// The text of a stream stopped before its end: only what the observer already saw.
+    /// The tail held back may be the start of a secret that never arrived whole, so it
+    /// is dropped rather than shown.
+    pub fn finish_stopped(self) -> String {
+        if self.redactor.is_empty() {
+            return self.raw;
+        }
+        let safe_end = self.raw.len() - self.redactor.unsafe_tail_len(&self.raw);
+        self.redactor.redact(&self.raw[..safe_end])
     }
 
     /// The whole text, secrets removed. The tail held back in case it started a secret

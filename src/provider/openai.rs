@@ -125,12 +125,17 @@ pub fn parse_body(provider: &Provider, json: &Value) -> Result<CallResponse> {
 pub fn parse_completion(provider: &Provider, json: &Value) -> Result<CallResponse> {
     let raw_usage = json.get("usage").filter(|u| u.is_object()).cloned();
     let usage = raw_usage.as_ref().and_then(parse_usage);
-    let Some(choice) = json.get("choices").and_then(Value::as_array).and_then(|c| c.first()) else {
+    let choices = json.get("choices").and_then(Value::as_array);
+    let Some(choice) = choices.and_then(|c| c.iter().find(|c| choice_index(c) == 0).or_else(|| c.first())) else {
         return Err(bad_response(provider, "the response has no choices", true, Some(&json.to_string())));
     };
     let message = choice.get("message").unwrap_or(&Value::Null);
     let text = content_text(message.get("content"));
-    let finish_reason = FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str));
+    // A model that declines answers with `refusal` instead of content: the same outcome
+    // as a content filter, which is how Anthropic reports a refusal too.
+    let refused = message.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty());
+    let finish_reason =
+        if refused { FinishReason::ContentFilter } else { FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str)) };
     Ok(CallResponse {
         text: provider.redactor.redact(&text),
         finish_reason,
@@ -164,7 +169,7 @@ pub(super) async fn read_stream(
     let mut state = StreamState::default();
     let mut received = 0usize;
     loop {
-        let chunk = response.next_chunk().await.map_err(|e| network_error(provider, &e))?;
+        let chunk = response.next_chunk().await.map_err(|e| super::stream_cut(provider, &e.message, e.host.clone()))?;
         let events = match &chunk {
             Some(bytes) => {
                 received += bytes.len();
@@ -176,7 +181,7 @@ pub(super) async fn read_stream(
             None => parser.finish(),
         };
         for event in events {
-            if let Some(stop) = state.apply(provider, &event.data, &mut text)? {
+            if let Some(stop) = state.apply(provider, &event.data, &mut text, chunk.is_none())? {
                 return Ok(state.into_response(text, FinishReason::Stopped(stop)));
             }
             if state.done {
@@ -192,14 +197,18 @@ pub(super) async fn read_stream(
         // Some servers close without `[DONE]` after the last chunk.
         return Ok(state.into_response(text, reason));
     }
-    Err(network_error(
-        provider,
-        &crate::transport::FetchError::network("the stream ended before the response was complete"),
-    ))
+    Err(super::stream_cut(provider, "the connection closed before a finish_reason or [DONE]", None))
+}
+
+/// A choice's `index` (0 when absent, as servers with one choice may leave it out).
+fn choice_index(choice: &Value) -> u64 {
+    choice.get("index").and_then(Value::as_u64).unwrap_or(0)
 }
 
 #[derive(Default)]
 struct StreamState {
+    /// A `refusal` arrived in place of content.
+    refused: bool,
     finish: Option<FinishReason>,
     usage: Option<Value>,
     model: Option<String>,
@@ -207,8 +216,10 @@ struct StreamState {
 }
 
 impl StreamState {
-    /// Applies one event; returns the observer's reason to stop early.
-    fn apply(&mut self, provider: &Provider, data: &str, text: &mut StreamText<'_>) -> Result<Option<String>> {
+    /// Applies one event; returns the observer's reason to stop early. `at_end` marks
+    /// the event the stream's close completed: if it is cut short, it is dropped, as
+    /// the standard drops an unfinished event.
+    fn apply(&mut self, provider: &Provider, data: &str, text: &mut StreamText<'_>, at_end: bool) -> Result<Option<String>> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -217,8 +228,11 @@ impl StreamState {
         if data.is_empty() {
             return Ok(None);
         }
-        let json: Value = serde_json::from_str(data)
-            .map_err(|_| bad_response(provider, "a stream event is not JSON", true, Some(data)))?;
+        let json: Value = match serde_json::from_str(data) {
+            Ok(json) => json,
+            Err(_) if at_end => return Ok(None),
+            Err(_) => return Err(bad_response(provider, "a stream event is not JSON", true, Some(data))),
+        };
         if let Some(err) = json.get("error").filter(|e| !e.is_null()) {
             let (kind, message) = http::provider_error_fields(&json!({ "error": err }));
             let message = message.map(|m| provider.redactor.redact(&m));
@@ -243,20 +257,27 @@ impl StreamState {
         if let Some(m) = json.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
             self.model = Some(m.to_string());
         }
-        // Azure's first chunk and the final usage chunk have empty `choices`.
-        let Some(choice) = json.get("choices").and_then(Value::as_array).and_then(|c| c.first()) else {
+        // Azure's first chunk and the final usage chunk have empty `choices`. With
+        // `n` above 1 every chunk carries one choice by its index; only the first
+        // choice is the answer, as in a non-streamed reply.
+        let Some(choice) = json.get("choices").and_then(Value::as_array).and_then(|c| c.iter().find(|c| choice_index(c) == 0)) else {
             return Ok(None);
         };
-        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.finish = Some(FinishReason::parse(Some(reason)));
+        let delta = choice.get("delta").unwrap_or(&Value::Null);
+        if delta.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
+            self.refused = true;
         }
-        let piece = content_text(choice.get("delta").and_then(|d| d.get("content")));
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(if self.refused { FinishReason::ContentFilter } else { FinishReason::parse(Some(reason)) });
+        }
+        let piece = content_text(delta.get("content"));
         Ok(text.push(&piece))
     }
 
     fn into_response(self, text: StreamText<'_>, finish_reason: FinishReason) -> CallResponse {
+        let text = if matches!(finish_reason, FinishReason::Stopped(_)) { text.finish_stopped() } else { text.finish() };
         CallResponse {
-            text: text.finish(),
+            text,
             finish_reason,
             usage: self.usage.as_ref().and_then(parse_usage),
             raw_usage: self.usage,

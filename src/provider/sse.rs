@@ -19,6 +19,8 @@ pub struct SseParser {
     line: Vec<u8>,
     /// A `\r` ended the last chunk, so a `\n` at the start of the next one belongs to it.
     after_cr: bool,
+    /// The first line has been read (a byte order mark may only start the stream).
+    past_first_line: bool,
     event: Option<String>,
     data: Option<String>,
 }
@@ -63,8 +65,15 @@ impl SseParser {
     }
 
     fn end_line(&mut self, events: &mut Vec<SseEvent>) {
-        let line = String::from_utf8_lossy(&self.line).into_owned();
+        let mut line = String::from_utf8_lossy(&self.line).into_owned();
         self.line.clear();
+        if !self.past_first_line {
+            self.past_first_line = true;
+            // The standard skips one byte order mark at the start of the stream.
+            if let Some(rest) = line.strip_prefix('\u{FEFF}') {
+                line = rest.to_string();
+            }
+        }
         if line.is_empty() {
             self.dispatch(events);
             return;
@@ -94,7 +103,9 @@ impl SseParser {
 
     fn dispatch(&mut self, events: &mut Vec<SseEvent>) {
         let event = self.event.take();
-        if let Some(data) = self.data.take() {
+        // As the standard says, an event whose data is empty is not dispatched (a
+        // keep-alive `data:` line, for example).
+        if let Some(data) = self.data.take().filter(|d| !d.is_empty()) {
             events.push(SseEvent { event, data });
         }
     }
@@ -147,6 +158,12 @@ mod tests {
         let bytes = STREAM.as_bytes();
         let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
         assert_eq!(parse_in(&chunks), parse_in(&[bytes]));
+    }
+
+    #[test]
+    fn byte_order_mark_and_empty_data_are_skipped() {
+        let events = parse_in(&[b"\xEF\xBB", b"\xBFdata: one\n\ndata:\n\ndata: two\n\n"]);
+        assert_eq!(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(), ["one", "two"]);
     }
 
     #[test]
