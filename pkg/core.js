@@ -368,11 +368,8 @@ export function aggregate(answers, options) {
 		encodedOptions.release();
 	};
 
-	if (encodedAnswers.refs.length > 0) {
-		release();
-		throw new TypeError('aggregate(answers): answers must be strings or plain objects, not functions or signals');
-	}
-
+	// A function among the answers reaches the core as a marker, which rejects it with
+	// its index and field; it is never called.
 	return JSON.parse(callSync(() => wasm.aggregate(encodedAnswers.json, encodedOptions.json, refs), release));
 }
 

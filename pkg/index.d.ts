@@ -493,9 +493,9 @@ export interface VoteResult {
 	cancelled: number;
 	/** Red-flagged samples by reason. */
 	excluded: Record<string, number>;
-	/** Votes of the leader minus the runner-up. */
+	/** Votes of the winner minus the most votes of any other answer (of the leader minus the runner-up when there is no winner). Negative when a `firstTo` or `aheadBy` winner was passed by votes counted after it met the rule, which only `aggregate` counts. */
 	margin: number | null;
-	/** The leader's share of the valid votes. */
+	/** The winner's (or else the leader's) share of the valid votes. */
 	agreement: number | null;
 	samples: VoteSample[];
 	/** Rounds of sampling; `null` from {@link finishVote}, whose engine drew the samples. */

@@ -301,6 +301,7 @@ impl VoteOptions {
             return Err(Error::type_error("criteria", "only applies to rule: { score: { passScore } }"));
         }
         let extract = if matches!(rule, Rule::Borda) && matches!(extract, Extract::Text) { Extract::Ranking } else { extract };
+        check_borda_extract(&rule, &extract)?;
         let first_round = voters.len();
         let max_samples = match o.integer("maxSamples", 1, 100_000)? {
             Some(n) if (n as usize) < first_round => {
@@ -649,6 +650,18 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     }
 }
 
+/// Rejects a Borda count over answers that are never ranked ballots: a number,
+/// choice or regular-expression answer would count as an empty ballot.
+fn check_borda_extract(rule: &Rule, extract: &Extract) -> Result<()> {
+    if matches!(rule, Rule::Borda) && matches!(extract, Extract::Number | Extract::Choice(_) | Extract::Regex { .. }) {
+        return Err(Error::type_error(
+            "rule",
+            "\"borda\" counts ranked ballots, but this extract yields single answers; use extract \"ranking\" (or \"json\" with arrays), or a rule such as \"plurality\"",
+        ));
+    }
+    Ok(())
+}
+
 /// Sample weights of a running vote, kept as samples are drawn and finish.
 #[derive(Default)]
 struct Weights {
@@ -822,6 +835,7 @@ pub fn aggregate_report(answers: &Value, options: &Value, refs: &dyn RefTable, r
     let mut rule = Rule::decode(o.get("rule"), o.get("criteria"))?;
     rule.canonicalize_answer(&extract)?;
     let extract = if matches!(rule, Rule::Borda) && matches!(extract, Extract::Text) { Extract::Ranking } else { extract };
+    check_borda_extract(&rule, &extract)?;
     let tie = TiePolicy::decode(o.str("tie")?)?;
     let similarity = o.number("similarity", 0.0, 1.0)?;
     let red_flags = RedFlags::decode(o.get("redFlags"), regex)?;

@@ -206,13 +206,35 @@ impl Ratio {
         Ratio { num: 0, den: 1, inexact: true, approx }
     }
 
-    /// The value as a float.
+    /// Whether the value is exact (a sum of decimals), not a float approximation.
+    pub fn is_exact(self) -> bool {
+        !self.inexact
+    }
+
+    /// The value as a float, correctly rounded: `num as f64 / den as f64` rounds both
+    /// sides first, which turns 9999999999999999/10^16 into 1.
     pub fn to_f64(self) -> f64 {
         if self.inexact {
-            self.approx
-        } else {
-            self.num as f64 / self.den as f64
+            return self.approx;
         }
+        if self.num.unsigned_abs() < (1 << 53) && self.den < (1 << 53) {
+            // Both sides are exact floats, so the one division rounds once.
+            return self.num as f64 / self.den as f64;
+        }
+        // Long division to 40 significant decimal digits, then one correctly rounded parse.
+        let magnitude = self.num.unsigned_abs();
+        let den = self.den.unsigned_abs();
+        let mut text = format!("{}{}.", if self.num < 0 { "-" } else { "" }, magnitude / den);
+        let mut rest = magnitude % den;
+        for _ in 0..40 {
+            if rest == 0 {
+                break;
+            }
+            let Some(scaled) = rest.checked_mul(10) else { break };
+            text.push(char::from(b'0' + (scaled / den) as u8));
+            rest = scaled % den;
+        }
+        text.parse().unwrap_or(self.num as f64 / self.den as f64)
     }
 
     /// Sum.

@@ -80,6 +80,29 @@ pub struct Sample {
     pub record: Rc<RefCell<CallRecord>>,
 }
 
+/// Canonicalizes an answer given to `aggregate` as the extractor would have read it
+/// from a reply: a value of a kind the extractor never produces (a boolean or an
+/// object under "number", anything but a label under "choice") is no answer, and a
+/// ranking names each candidate once, at its first place.
+fn given_answer(extract: &Extract, answer: &Value) -> Option<super::extract::Answer> {
+    match (extract, answer) {
+        (Extract::Number, Value::Number(_) | Value::String(_)) => extract.canonicalize(answer),
+        (Extract::Number, _) => None,
+        (Extract::Choice(_), Value::String(_)) => extract.canonicalize(answer),
+        (Extract::Choice(_), _) => None,
+        (Extract::Ranking, Value::Array(items)) => {
+            let mut seen: Vec<&Value> = Vec::new();
+            for item in items {
+                if !seen.contains(&item) {
+                    seen.push(item);
+                }
+            }
+            extract.canonicalize(&Value::Array(seen.into_iter().cloned().collect()))
+        }
+        _ => extract.canonicalize(answer),
+    }
+}
+
 impl Sample {
     /// A sample about to start.
     pub fn new(index: usize, voter_index: usize, voter: &Voter, record: Rc<RefCell<CallRecord>>) -> Sample {
@@ -186,6 +209,10 @@ impl Sample {
                     s.classify(text, extract, red_flags, regex);
                 }
             }
+            // A function, a signal or another value JSON cannot carry arrives as a marker.
+            Value::Object(_) if decode::marker(item).is_some() => {
+                return Err(Error::type_error(&path, format!("expected a string or {{ answer | text, voter?, weight?, scores? }}, got {}", decode::describe(item))));
+            }
             Value::Object(_) => {
                 let o = Obj::new(&path, item, &["answer", "text", "voter", "weight", "scores"])?;
                 if o.has("answer") && o.has("text") {
@@ -220,7 +247,10 @@ impl Sample {
                         s.classify(text, extract, red_flags, regex);
                     }
                 } else if let Some(answer) = o.get("answer") {
-                    match extract.canonicalize(answer) {
+                    // NaN, a BigInt, a Map and the like arrive as markers: they are no JSON
+                    // answer, and the marker must never count as one.
+                    let answer = decode::plain_json(&o.at("answer"), answer)?;
+                    match given_answer(extract, &answer) {
                         Some(a) => {
                             s.text = Some(a.display.clone());
                             s.status = Some(SampleStatus::Ok);
@@ -587,7 +617,16 @@ pub fn report_head(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
             let second = verdict.ranking.get(1).and_then(|c| c.total).unwrap_or(Ratio::ZERO);
             best.map(|b| b.sub(second))
         }
-        _ => verdict.tally.first().map(|e| e.votes.sub(verdict.tally.get(1).map_or(Ratio::ZERO, |e| e.votes))),
+        // The winner's lead over the best other answer. A firstTo or aheadBy winner is
+        // the first to meet the condition, so with votes counted after that (in
+        // `aggregate`) another answer may end ahead, and the margin is negative.
+        _ => match winner_entry {
+            Some(w) => {
+                let best_other = verdict.tally.iter().filter(|e| e.key != w.key).map(|e| e.votes).fold(Ratio::ZERO, |a, b| if b.compare(a).is_gt() { b } else { a });
+                Some(w.votes.sub(best_other))
+            }
+            None => verdict.tally.first().map(|e| e.votes.sub(verdict.tally.get(1).map_or(Ratio::ZERO, |e| e.votes))),
+        },
     };
     // The share of the winner (or of the leader when there is none): of the valid
     // votes, of every sample under `of: "samples"`, or for Borda of the most points a
@@ -645,7 +684,8 @@ pub fn report_head(verdict: &Verdict, samples: &[Sample], rule: &Rule, tie: TieP
         "redFlagged": count(SampleStatus::RedFlagged),
         "cancelled": count(SampleStatus::Cancelled),
         "excluded": excluded,
-        "margin": margin.map(|m| (m.to_f64() * 1e9).round() / 1e9),
+        // Exact sums convert without noise; a float sum is rounded to hide it.
+        "margin": margin.map(|m| if m.is_exact() { m.to_f64() } else { (m.to_f64() * 1e9).round() / 1e9 }),
         "agreement": agreement,
         "scores": scores,
     })

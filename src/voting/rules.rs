@@ -160,7 +160,18 @@ impl Rule {
     /// those for "yes" under text extraction.
     pub fn canonicalize_answer(&mut self, extract: &super::extract::Extract) -> Result<()> {
         if let Rule::AtLeast { answer: Some(answer), .. } = self {
-            let canonical = extract.canonicalize(&Value::String(answer.clone())).ok_or_else(|| {
+            use super::extract::Extract;
+            // The answer is read as the extractor reads a reply: JSON text is parsed, so
+            // key order and number forms do not matter, and a ranking is split into
+            // its ballot.
+            let given = match extract {
+                Extract::Json | Extract::JsonPath(_) => serde_json::from_str::<Value>(answer).unwrap_or_else(|_| Value::String(answer.clone())),
+                Extract::Ranking => super::extract::find_ranking(answer)
+                    .map(|items| Value::Array(items.into_iter().map(Value::String).collect()))
+                    .unwrap_or_else(|| Value::String(answer.clone())),
+                _ => Value::String(answer.clone()),
+            };
+            let canonical = extract.canonicalize(&given).ok_or_else(|| {
                 Error::type_error("rule.answer", format!("{answer:?} is not an answer the extractor can produce, so no vote could ever count for it"))
             })?;
             *answer = canonical.key;
@@ -308,6 +319,15 @@ pub fn borda(ballots: &[(Vote, Vec<String>)]) -> Vec<Entry> {
         })
         .collect();
     for (vote, ranking) in &ordered {
+        // A candidate counts at its first place only, so a ballot that repeats one
+        // cannot push the others below zero points.
+        let mut distinct: Vec<&String> = Vec::with_capacity(ranking.len());
+        for c in ranking.iter() {
+            if !distinct.contains(&c) {
+                distinct.push(c);
+            }
+        }
+        let ranking: Vec<String> = distinct.into_iter().cloned().collect();
         let ranked = ranking.len() as i64;
         let unranked_points = Ratio::int(m - 1 - ranked).div(Ratio::int(2)).unwrap_or(Ratio::ZERO);
         for e in entries.iter_mut() {

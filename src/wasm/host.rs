@@ -446,6 +446,20 @@ fn returned_json(value: &JsValue) -> Result<Value, HostError> {
 impl HostFunction for JsFunction {
     fn call_sync(&self, arg: &Value) -> Result<Value, HostError> {
         match self.0.call1(&JsValue::UNDEFINED, &json_to_js(arg)) {
+            // A synchronous hook (an extract function) that returns a promise, such as an
+            // async function, has no value yet: JSON would turn the promise into {}.
+            Ok(result) if get(&result, "then").is_function() => {
+                // Its rejection, if any, is handled here, so it is never unhandled.
+                if let Some(promise) = result.dyn_ref::<Promise>() {
+                    let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
+                    let _ = promise.catch(&ignore);
+                    ignore.forget();
+                }
+                Err(HostError {
+                    invalid_return: true,
+                    ..HostError::message("the function returned a promise, but it must return its value at once; use a function that is not async")
+                })
+            }
             Ok(result) => returned_json(&result),
             Err(e) => Err(host_error(e)),
         }
