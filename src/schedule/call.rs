@@ -137,7 +137,7 @@ pub async fn run_call(
         run.events.emit("attempt-start", label.with(json!({ "attempt": index + 1 })));
 
         let open = run.open_attempt();
-        let (result, pace_until) = attempt(run, provider, request, label, observer).await;
+        let (result, pace_until) = attempt(run, provider, request, label, index + 1, observer).await;
         drop(open);
         drop(http_permits);
         drop(permit);
@@ -223,10 +223,13 @@ async fn attempt(
     provider: &Rc<Provider>,
     request: &CallRequest,
     label: &Label,
+    number: usize,
     observer: Option<StreamObserver<'_>>,
 ) -> (Result<CallResponse, Error>, Option<f64>) {
+    // Deltas carry their attempt, so after a retry a listener can drop the text of the
+    // attempt that failed.
     let emit_delta = |piece: &str, so_far: &str| -> Option<String> {
-        run.events.emit("delta", label.with(json!({ "text": piece })));
+        run.events.emit("delta", label.with(json!({ "attempt": number, "text": piece })));
         observer.and_then(|o| o(piece, so_far))
     };
     let delta_observer: Option<StreamObserver<'_>> =

@@ -71,3 +71,44 @@ test('anthropic deltas end with the reply', async () => {
 	assert.equal(text, 'Yes');
 	assert.equal(deltas, 'Yes');
 });
+
+test('deltas name their attempt across a retry', async () => {
+	let calls = 0;
+	const fetch = async () => {
+		calls += 1;
+		if (calls === 1) {
+			// A stream that breaks off after some text: the attempt fails and is retried.
+			let pulls = 0;
+			const body = new ReadableStream({
+				pull(controller) {
+					pulls += 1;
+					if (pulls === 1) {
+						controller.enqueue(new TextEncoder().encode('data: {"choices":[{"index":0,"delta":{"content":"Par"}}]}\n\n'));
+					} else {
+						controller.error(new Error('connection reset'));
+					}
+				},
+			});
+			return new Response(body, {status: 200, headers: {'content-type': 'text/event-stream'}});
+		}
+
+		return sseFetch(openaiEvents('Paris'))();
+	};
+
+	const deltas = [];
+	const provider = openai({baseURL: 'http://127.0.0.1:9/v1', model: 'm', stream: true, fetch});
+	const result = await complete({
+		provider,
+		prompt: 'x',
+		maxRetries: 1,
+		retry: {baseDelayMs: 1, maxDelayMs: 2},
+		onEvent(event) {
+			if (event.type === 'delta') {
+				deltas.push([event.attempt, event.text]);
+			}
+		},
+	});
+	assert.equal(result.text, 'Paris');
+	assert.deepEqual(deltas.filter(([attempt]) => attempt === 1).map(([, text]) => text).join(''), 'Par');
+	assert.deepEqual(deltas.filter(([attempt]) => attempt === 2).map(([, text]) => text).join(''), 'Paris');
+});
