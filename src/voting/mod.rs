@@ -650,6 +650,32 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     }
 }
 
+/// Where a `firstTo` or `aheadBy` rule was met among answers in the order given: the
+/// number of answers up to that point, as `vote` reports where it stopped. `null` for
+/// the other rules and when the rule was never met.
+fn decision_in_order(rule: &Rule, extract: &Extract, similarity: Option<f64>, samples: &[Sample]) -> Value {
+    if !rule.is_adaptive() || (extract.is_text() && similarity.is_some()) {
+        return Value::Null;
+    }
+    let mut live = LiveTally::new(rule);
+    for (position, s) in samples.iter().enumerate() {
+        let (Some(SampleStatus::Ok), Some(answer)) = (&s.status, &s.answer) else { continue };
+        live.push(&Vote {
+            sample: s.index,
+            voter: s.voter_index,
+            order: position,
+            key: Rc::from(answer.key.as_str()),
+            display: Rc::from(answer.display.as_str()),
+            value: Rc::new(answer.value.clone()),
+            weight: s.weight,
+        });
+        if live.has_reached() {
+            return json!({ "afterSamples": position + 1, "round": 0, "atMs": null });
+        }
+    }
+    Value::Null
+}
+
 /// Rejects a Borda count over answers that are never ranked ballots: a number,
 /// choice or regular-expression answer would count as an empty ballot.
 fn check_borda_extract(rule: &Rule, extract: &Extract) -> Result<()> {
@@ -876,7 +902,7 @@ pub fn aggregate_report(answers: &Value, options: &Value, refs: &dyn RefTable, r
     let mut report = result::report_head(&verdict, &samples, &rule, tie, &candidates);
     report["usage"] = Value::Null;
     report["rounds"] = json!(if samples.is_empty() { 0 } else { 1 });
-    report["decision"] = Value::Null;
+    report["decision"] = decision_in_order(&rule, &extract, similarity, &samples);
     report["metrics"] = Value::Null;
     report["warnings"] = json!([]);
     let outcome = result::final_error(&verdict, &samples, &rule, tie);

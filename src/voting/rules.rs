@@ -581,6 +581,11 @@ impl LiveTally {
         }
     }
 
+    /// Whether an answer has met the `firstTo` or `aheadBy` condition.
+    pub fn has_reached(&self) -> bool {
+        self.reached.is_some()
+    }
+
     /// Evaluates `rule` on the votes so far. The evaluation's `winner` indexes
     /// [`LiveTally::entries_for`]'s result.
     pub fn evaluate(&self, rule: &Rule, outlook: Outlook) -> (Evaluation, Vec<Entry>) {

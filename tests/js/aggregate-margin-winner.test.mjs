@@ -15,3 +15,13 @@ test('aheadBy margin and agreement refer to one answer', () => {
 	const other = described === 'a' ? 'b' : 'a';
 	assert.equal(result.margin, result.counts[described] - result.counts[other]);
 });
+
+test('aggregate reports where a sequential rule was met', () => {
+	// 'a' first leads by 2 after the sixth answer.
+	const result = aggregate(['a', 'b', 'a', 'b', 'a', 'a', 'b'], {rule: {aheadBy: 2}});
+	assert.equal(result.winner, 'a');
+	assert.equal(result.decision.afterSamples, 6);
+	assert.equal(result.decision.atMs, null);
+	const plain = aggregate(['a', 'b', 'a'], {rule: 'plurality'});
+	assert.equal(plain.decision, null);
+});
