@@ -707,3 +707,57 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Number forms
+// ---------------------------------------------------------------------------
+
+/// Writes the digits of `n` in groups of three joined by `separator`.
+fn grouped(n: u64, separator: &str) -> String {
+    let digits = n.to_string();
+    let head = digits.len() % 3;
+    let mut groups: Vec<&str> = Vec::new();
+    if head > 0 {
+        groups.push(&digits[..head]);
+    }
+    groups.extend((head..digits.len()).step_by(3).map(|i| &digits[i..i + 3]));
+    groups.join(separator)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// One number reads the same in every grouping style: "1,234.5", "1.234,5" and
+    /// "1 234,5" with a thin space, in a reply or as a regex capture.
+    #[test]
+    fn grouping_styles_agree(n in 1_000u64..10_000_000_000, decimals in "[0-9]{1,4}") {
+        let plain = canonical_decimal(&format!("{n}.{decimals}")).expect("a decimal");
+        let regex = Extract::Regex { pattern: "x".into(), flags: String::new() };
+        for text in [
+            format!("{}.{decimals}", grouped(n, ",")),
+            format!("{},{decimals}", grouped(n, ".")),
+            format!("{},{decimals}", grouped(n, "\u{2009}")),
+            format!("{}.{decimals}", grouped(n, "\u{202F}")),
+        ] {
+            prop_assert_eq!(find_number(&text), Some(plain.clone()), "{:?}", text);
+            prop_assert_eq!(find_number(&format!("The answer is {text} units")), Some(plain.clone()), "{:?}", text);
+            let captured = regex.canonicalize(&Value::String(text.clone())).map(|a| a.key);
+            prop_assert_eq!(captured, Some(plain.clone()), "capture {:?}", text);
+        }
+    }
+
+    /// A fraction gets one answer however a reply writes it, and that answer is its value.
+    #[test]
+    fn fraction_forms_agree(numerator in 0u64..100_000, denominator in 1u64..100_000) {
+        let bare = find_number(&format!("{numerator}/{denominator}")).expect("a number");
+        for text in [
+            format!("The answer is {numerator}/{denominator}"),
+            format!("Final answer: \\boxed{{\\frac{{{numerator}}}{{{denominator}}}}}"),
+            format!("{}/{}", numerator * 3, denominator * 3),
+        ] {
+            prop_assert_eq!(find_number(&text), Some(bare.clone()), "{:?}", text);
+        }
+        let value: f64 = bare.parse().expect("a decimal");
+        prop_assert_eq!(value, numerator as f64 / denominator as f64, "{}", bare);
+    }
+}

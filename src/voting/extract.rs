@@ -17,7 +17,8 @@ use crate::transport::{HostFunction, RegexEngine};
 pub enum Extract {
     /// The whole reply, compared case- and space-insensitively.
     Text,
-    /// The final number in the reply.
+    /// The final number in the reply, as a canonical decimal. A fraction counts as its
+    /// value, so "3/4", `\frac{3}{4}` and "0.75" are one answer, "0.75".
     Number,
     /// An option label (`A`–`J` by default).
     Choice(Vec<String>),
@@ -168,12 +169,15 @@ impl Extract {
             }
             Extract::Json => {
                 let value = find_json(text).ok_or(NoAnswer::NotFound)?;
+                if is_blank(&value) {
+                    return Err(NoAnswer::NotFound);
+                }
                 Ok(json_answer(value))
             }
             Extract::JsonPath(steps) => {
                 let root = find_json(text).ok_or(NoAnswer::NotFound)?;
                 let value = select_path(&root, steps).ok_or(NoAnswer::NotFound)?;
-                if value.is_null() {
+                if value.is_null() || is_blank(value) {
                     return Err(NoAnswer::NotFound);
                 }
                 Ok(json_answer(value.clone()))
@@ -222,7 +226,7 @@ impl Extract {
                 let key = ranking.join(" > ");
                 (!ranking.is_empty()).then(|| Answer { display: key.clone(), key, value: json!(ranking) })
             }
-            (Extract::Json | Extract::JsonPath(_), v) => Some(json_answer(v.clone())),
+            (Extract::Json | Extract::JsonPath(_), v) => (!is_blank(v)).then(|| json_answer(v.clone())),
             (Extract::Choice(labels), Value::String(s)) => {
                 let label = labels.iter().find(|l| l.eq_ignore_ascii_case(s.trim())).cloned().or_else(|| find_choice(s, labels))?;
                 Some(Answer { key: label.clone(), display: label.clone(), value: json!(label) })
@@ -241,19 +245,37 @@ impl Extract {
 }
 
 /// Canonicalizes the text a regular expression captured: a number gets its canonical
-/// form ("42.0" counts as "42"), other text is compared case- and space-insensitively.
+/// form ("42.0" counts as "42", "1,234.50" as "1234.5"), other text is compared case-
+/// and space-insensitively. Separators follow the rules of `"number"`, so "1,5" is not
+/// one number and stays the text "1,5".
 fn captured_answer(found: &str) -> Option<Answer> {
     let display = found.trim().to_string();
-    if let Some(number) = canonical_decimal(&display.replace(',', "")) {
+    if let Some(number) = whole_number(&display).or_else(|| canonical_decimal(&display)) {
         return Some(number_answer(number));
     }
     let key = fold_text(&display);
     (!key.is_empty()).then(|| Answer { key, value: json!(display), display })
 }
 
+/// Reads `text` as one number, as `numbers_in` reads it, allowing only a sign and a
+/// currency sign before it. Returns the canonical form, or `None` for anything else.
+fn whole_number(text: &str) -> Option<String> {
+    let numbers = numbers_in(text);
+    let [only] = numbers.as_slice() else { return None };
+    let prefix = &text[..only.start];
+    let signs_only = prefix.chars().count() <= 2 && prefix.chars().all(|c| matches!(c, '-' | '+' | '\u{2212}' | '\u{2013}' | '$' | '€' | '£' | '¥'));
+    (signs_only && only.end == text.len()).then(|| only.canonical.clone())
+}
+
 fn number_answer(key: String) -> Answer {
     let value = key.parse::<f64>().map(|f| json!(f)).unwrap_or(Value::Null);
     Answer { display: key.clone(), key, value }
+}
+
+/// Whether a JSON value is an empty or blank string, which is no answer, never a vote
+/// for `""`.
+fn is_blank(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.trim().is_empty())
 }
 
 fn json_answer(value: Value) -> Answer {
@@ -341,61 +363,131 @@ struct Found {
     canonical: String,
 }
 
-/// Scans for numbers: an optional sign (`-`, `+`, `−`), an optional currency sign,
-/// digits with optional thousands separators and a decimal part, an optional exponent.
+/// The thin space and the narrow no-break space, which group thousands in SI style
+/// ("1 000"). A plain space never joins digits, so "2 3" stays two numbers.
+const THIN_SPACES: [char; 2] = ['\u{2009}', '\u{202F}'];
+
+/// A thousands separator in use within one number.
+#[derive(Clone, Copy, PartialEq)]
+enum Grouping {
+    /// "1,234.5"
+    Comma,
+    /// "1.234,5" and "1.000.000"
+    Dot,
+    /// "1 234,5" or "1 234.5" with a thin space
+    Thin,
+}
+
+/// Scans for numbers: an optional sign (`-`, `−`, `–`), an optional currency sign, digits
+/// with optional thousands separators and a decimal part, an optional exponent.
+///
+/// - Commas group thousands only before exactly three digits ("1,234.5"). Thin spaces do
+///   the same ("12 345"). Dots group thousands when a decimal comma follows ("1.234,56")
+///   or when there are two or more groups ("1.000.000"). A lone "1.000" is 1.
+/// - After dot or thin-space grouping, a comma is the decimal mark ("1.000,5" is 1000.5).
+/// - A dotted run with two or more points that is not dot grouping ("1.2.3", an IP
+///   address) is a version, not a number, and yields nothing.
+/// - A fraction of two integers ("3/4", `\frac{3}{4}`) counts as its value (see
+///   `fraction_decimal`). A chain such as "12/25/2023" is read as separate numbers.
 fn numbers_in(text: &str) -> Vec<Found> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let digit_at = |j: usize| chars.get(j).is_some_and(|(_, d)| d.is_ascii_digit());
+    let char_at = |j: usize| chars.get(j).map(|(_, c)| *c);
+    let digits_from = |j: usize| (j..chars.len()).take_while(|&k| chars[k].1.is_ascii_digit()).count();
+    let byte_at = |j: usize| chars.get(j).map_or(text.len(), |(p, _)| *p);
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let (start, c) = chars[i];
-        let starts_number = c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|(_, d)| d.is_ascii_digit()));
+        if c == '\\' {
+            if let Some((numerator, denominator, end)) = latex_fraction(&text[start..]) {
+                if let Some(value) = fraction_decimal(&numerator, &denominator) {
+                    let negative = i > 0 && matches!(chars[i - 1].1, '-' | '−' | '–');
+                    out.push(Found { start, end: start + end, canonical: with_sign(value, negative) });
+                    i = chars.partition_point(|(p, _)| *p < start + end);
+                    continue;
+                }
+            }
+        }
+        let starts_number = c.is_ascii_digit() || (c == '.' && digit_at(i + 1));
         if !starts_number {
             i += 1;
             continue;
         }
-        // Skip digits glued to letters, as in "gpt4", "x2" or "v.2". The first step
-        // always advances, because a number may start with a point.
+        // Skip digits glued to letters, as in "gpt4", "x2", "v.2" or "v1.2.3". The first
+        // step always advances, because a number may start with a point.
         if i > 0 && chars[i - 1].1.is_alphabetic() {
             i += 1;
-            while i < chars.len() && (chars[i].1.is_ascii_digit() || chars[i].1.is_alphabetic()) {
+            while i < chars.len() && (chars[i].1.is_ascii_digit() || chars[i].1.is_alphabetic() || (chars[i].1 == '.' && digit_at(i + 1))) {
                 i += 1;
             }
             continue;
         }
+        // `s` collects the number in plain form for `canonical_decimal`.
         let mut s = String::new();
         let mut j = i;
-        let mut seen_point = false;
+        let mut point = false;
+        let mut exponent = false;
+        let mut grouping: Option<Grouping> = None;
+        let mut fraction_group = 0;
+        let mut version = false;
         while j < chars.len() {
             let ch = chars[j].1;
             if ch.is_ascii_digit() {
                 s.push(ch);
-            } else if ch == ',' && !seen_point && chars.get(j + 1).is_some_and(|(_, d)| d.is_ascii_digit())
-                && chars.get(j + 2).is_some_and(|(_, d)| d.is_ascii_digit())
-                && chars.get(j + 3).is_some_and(|(_, d)| d.is_ascii_digit())
-                && !chars.get(j + 4).is_some_and(|(_, d)| d.is_ascii_digit())
-            {
-                // A thousands separator: exactly three digits follow.
-            } else if ch == '.' && !seen_point && chars.get(j + 1).is_some_and(|(_, d)| d.is_ascii_digit()) {
-                seen_point = true;
-                s.push('.');
-            } else if (ch == 'e' || ch == 'E')
-                && chars.get(j + 1).is_some_and(|(_, d)| d.is_ascii_digit() || ((*d == '-' || *d == '+') && chars.get(j + 2).is_some_and(|(_, e)| e.is_ascii_digit())))
-                && !chars.get(j + 1).is_some_and(|(_, d)| d.is_alphabetic())
+                fraction_group += 1;
+                j += 1;
+                continue;
+            }
+            if (ch == 'e' || ch == 'E')
+                && (digit_at(j + 1) || (matches!(char_at(j + 1), Some('-' | '+')) && digit_at(j + 2)))
             {
                 s.push('e');
-                j += 1;
-                s.push(chars[j].1);
-                j += 1;
-                while j < chars.len() && chars[j].1.is_ascii_digit() {
+                s.push(chars[j + 1].1);
+                j += 2;
+                while digit_at(j) {
                     s.push(chars[j].1);
                     j += 1;
                 }
-                break;
-            } else {
+                exponent = true;
                 break;
             }
+            let following = digits_from(j + 1);
+            if following == 0 {
+                break;
+            }
+            let thin = THIN_SPACES.contains(&ch);
+            match ch {
+                ',' if !point && grouping.is_none_or(|g| g == Grouping::Comma) && following == 3 => grouping = Some(Grouping::Comma),
+                ',' if !point && matches!(grouping, Some(Grouping::Dot | Grouping::Thin)) => {
+                    point = true;
+                    fraction_group = 0;
+                    s.push('.');
+                }
+                '.' if !point && grouping == Some(Grouping::Dot) && following == 3 => {}
+                '.' if !point && grouping.is_none() && s.len() <= 3 && dot_grouping_follows(&chars, j) => grouping = Some(Grouping::Dot),
+                '.' if !point && grouping != Some(Grouping::Dot) => {
+                    point = true;
+                    fraction_group = 0;
+                    s.push('.');
+                }
+                '.' if point => {
+                    version = true;
+                    break;
+                }
+                _ if thin && !point && grouping.is_none_or(|g| g == Grouping::Thin) && following == 3 => grouping = Some(Grouping::Thin),
+                // SI also groups decimals in threes: "3.141 592".
+                _ if thin && point && fraction_group == 3 && following <= 3 => fraction_group = 0,
+                _ => break,
+            }
             j += 1;
+        }
+        if version {
+            while digit_at(j) || (char_at(j) == Some('.') && digit_at(j + 1)) {
+                j += 1;
+            }
+            i = j;
+            continue;
         }
         // A sign right before the number (skipping one currency sign).
         let mut k = i;
@@ -409,14 +501,162 @@ fn numbers_in(text: &str) -> Vec<Found> {
                 negative = true;
             }
         }
-        let end = chars.get(j).map_or(text.len(), |(p, _)| *p);
+        // "3/4": two plain integers joined by a slash, not part of a chain like a date.
+        let plain = !point && !exponent && grouping.is_none();
+        if plain && char_at(j) == Some('/') && digit_at(j + 1) && !(i >= 2 && chars[i - 1].1 == '/' && chars[i - 2].1.is_ascii_digit()) {
+            let after = j + 1 + digits_from(j + 1);
+            let continues = matches!(char_at(after), Some('/' | '.' | ',')) && digit_at(after + 1);
+            if !continues {
+                let denominator: String = chars[j + 1..after].iter().map(|(_, d)| *d).collect();
+                if let Some(value) = fraction_decimal(&s, &denominator) {
+                    out.push(Found { start, end: byte_at(after), canonical: with_sign(value, negative) });
+                    i = after;
+                    continue;
+                }
+            }
+        }
         if let Some(canonical) = canonical_decimal(&s) {
-            let canonical = if negative && canonical != "0" { format!("-{canonical}") } else { canonical };
-            out.push(Found { start, end, canonical });
+            out.push(Found { start, end: byte_at(j), canonical: with_sign(canonical, negative) });
         }
         i = j.max(i + 1);
     }
     out
+}
+
+/// Prefixes a minus sign to a canonical number, except to zero.
+fn with_sign(canonical: String, negative: bool) -> String {
+    if negative && canonical != "0" {
+        format!("-{canonical}")
+    } else {
+        canonical
+    }
+}
+
+/// Checks whether the point at `chars[at]` starts dot grouping: groups of exactly three
+/// digits after each point, then either a decimal comma ("1.234,5") or the end of the
+/// run after at least two groups ("1.000.000").
+fn dot_grouping_follows(chars: &[(usize, char)], at: usize) -> bool {
+    let digits_from = |j: usize| (j..chars.len()).take_while(|&k| chars[k].1.is_ascii_digit()).count();
+    let mut k = at;
+    let mut groups = 0;
+    while chars.get(k).is_some_and(|(_, c)| *c == '.') && digits_from(k + 1) == 3 {
+        groups += 1;
+        k += 4;
+    }
+    let next = chars.get(k).map(|(_, c)| *c);
+    let digit_after = chars.get(k + 1).is_some_and(|(_, d)| d.is_ascii_digit());
+    match next {
+        Some(',') if digit_after => groups >= 1,
+        Some(c) if (c == '.' || THIN_SPACES.contains(&c)) && digit_after => false,
+        _ => groups >= 2,
+    }
+}
+
+/// Reads `\frac{3}{4}` (or `\dfrac`, `\tfrac`) at the start of `text`: the numerator
+/// with an optional minus, the denominator and the byte length read.
+fn latex_fraction(text: &str) -> Option<(String, String, usize)> {
+    let rest = ["\\frac", "\\dfrac", "\\tfrac"].iter().find_map(|p| text.strip_prefix(p))?;
+    // Only short braces are read, so a reply full of unclosed `\frac{` stays linear.
+    let braced = |s: &str| -> Option<(String, usize)> {
+        let trimmed = s.trim_start_matches(' ');
+        let inner_start = trimmed.strip_prefix('{')?;
+        let (close, _) = inner_start.char_indices().take(32).find(|(_, c)| *c == '}')?;
+        let inner = inner_start[..close].trim();
+        let used = s.len() - trimmed.len() + 1 + close + 1;
+        Some((inner.to_string(), used))
+    };
+    let (numerator, used_numerator) = braced(rest)?;
+    let (denominator, used_denominator) = braced(&rest[used_numerator..])?;
+    let (negative, digits) = match numerator.strip_prefix(['-', '−']) {
+        Some(d) => (true, d.trim().to_string()),
+        None => (false, numerator),
+    };
+    let is_integer = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !is_integer(&digits) || !is_integer(&denominator) {
+        return None;
+    }
+    let numerator = if negative { format!("-{digits}") } else { digits };
+    Some((numerator, denominator, text.len() - rest.len() + used_numerator + used_denominator))
+}
+
+/// The value of the fraction `numerator/denominator` as a canonical decimal, or `None`
+/// for a zero denominator. Every form of one fraction gets the same answer: "3/4", "6/8",
+/// `\frac{3}{4}` and "0.75" all read as "0.75". When the decimal expansion ends, the
+/// value is exact. Otherwise it is the shortest decimal that round-trips the `f64`
+/// quotient, so "1/3" reads as "0.3333333333333333".
+fn fraction_decimal(numerator: &str, denominator: &str) -> Option<String> {
+    let (negative, numerator) = match numerator.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, numerator),
+    };
+    let value = match (numerator.parse::<u64>(), denominator.parse::<u64>()) {
+        (_, Ok(0)) => return None,
+        (Ok(n), Ok(d)) => exact_quotient(n, d),
+        // NOTE: terms past u64 are divided as floats, so the result may differ from the
+        // exact quotient in its last digits.
+        _ => {
+            let quotient = numerator.parse::<f64>().ok()? / denominator.parse::<f64>().ok()?;
+            quotient.is_finite().then(|| canonical_f64(quotient))?
+        }
+    };
+    Some(with_sign(value, negative))
+}
+
+/// `n / d` as a canonical decimal: exact when `d`, in lowest terms, has no prime factor
+/// but 2 and 5, else the shortest round-trip form of the `f64` quotient.
+fn exact_quotient(n: u64, d: u64) -> String {
+    let gcd = {
+        let (mut a, mut b) = (n, d);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a.max(1)
+    };
+    let (n, mut d) = (n / gcd, d / gcd);
+
+    let (mut twos, mut fives) = (0u32, 0u32);
+    while d % 2 == 0 {
+        d /= 2;
+        twos += 1;
+    }
+    while d % 5 == 0 {
+        d /= 5;
+        fives += 1;
+    }
+    if d != 1 {
+        // NOTE: a term above 2^53 rounds to an f64 before the division, so the last
+        // digit may differ from the correctly rounded quotient.
+        let d = d * 2u64.pow(twos) * 5u64.pow(fives);
+        return canonical_f64(n as f64 / d as f64);
+    }
+
+    // n / (2^a 5^b) = n 2^(k-a) 5^(k-b) / 10^k with k = max(a, b).
+    let k = twos.max(fives);
+    let mut digits = n.to_string();
+    for _ in twos..k {
+        digits = multiply_digits(&digits, 2);
+    }
+    for _ in fives..k {
+        digits = multiply_digits(&digits, 5);
+    }
+    canonical_decimal(&format!("{digits}e-{k}")).unwrap_or(digits)
+}
+
+/// Multiplies a decimal digit string by a small factor.
+fn multiply_digits(digits: &str, factor: u32) -> String {
+    let mut out = Vec::with_capacity(digits.len() + 1);
+    let mut carry = 0;
+    for b in digits.bytes().rev() {
+        let product = u32::from(b - b'0') * factor + carry;
+        out.push(b'0' + (product % 10) as u8);
+        carry = product / 10;
+    }
+    while carry > 0 {
+        out.push(b'0' + (carry % 10) as u8);
+        carry /= 10;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 const UNIT_WORDS: [&str; 20] = [
@@ -426,8 +666,10 @@ const UNIT_WORDS: [&str; 20] = [
 
 const TENS_WORDS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
-/// Finds spelled-out numbers from zero to ninety-nine ("four", "twenty-one", "thirty
-/// two") in an ASCII-lowercased text.
+const SCALE_WORDS: [(&str, u64); 4] = [("thousand", 1_000), ("million", 1_000_000), ("billion", 1_000_000_000), ("trillion", 1_000_000_000_000)];
+
+/// Finds spelled-out numbers ("four", "twenty-one", "three hundred and five", "two
+/// thousand", "one million two hundred thousand") in an ASCII-lowercased text.
 fn number_words_in(lower: &str) -> Vec<Found> {
     let mut words: Vec<(usize, usize, &str)> = Vec::new();
     let mut start = None;
@@ -444,24 +686,125 @@ fn number_words_in(lower: &str) -> Vec<Found> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        let (start, end, word) = words[i];
-        if let Some(unit) = UNIT_WORDS.iter().position(|w| *w == word) {
-            out.push(Found { start, end, canonical: unit.to_string() });
-        } else if let Some(tens) = TENS_WORDS.iter().position(|w| *w == word) {
-            let value = (tens + 2) * 10;
-            // "twenty-one" or "twenty one": a unit from one to nine right after.
-            let next = words.get(i + 1).filter(|(s, _, _)| matches!(&lower[end..*s], "-" | " "));
-            match next.and_then(|(_, e, w)| UNIT_WORDS[1..10].iter().position(|u| u == w).map(|u| (*e, u + 1))) {
-                Some((e, unit)) => {
-                    out.push(Found { start, end: e, canonical: (value + unit).to_string() });
-                    i += 1;
-                }
-                None => out.push(Found { start, end, canonical: value.to_string() }),
+        match spelled_number(lower, &words, i) {
+            Some((value, last)) => {
+                out.push(Found { start: words[i].0, end: words[last].1, canonical: value.to_string() });
+                i = last + 1;
             }
+            None => i += 1,
         }
-        i += 1;
     }
     out
+}
+
+/// The part of a spelled-out number read last.
+#[derive(Clone, Copy, PartialEq)]
+enum NumberWord {
+    Unit,
+    Tens,
+    Hundred,
+    Scale,
+}
+
+/// Reads the spelled-out number that starts at `words[first]`, with words joined by one
+/// space or a hyphen. Returns its value and the index of its last word. Scales must
+/// decrease ("two thousand three hundred"), and "and" may follow "hundred" or a scale
+/// ("three hundred and five"). "zero" is never combined with other words.
+fn spelled_number(lower: &str, words: &[(usize, usize, &str)], first: usize) -> Option<(u64, usize)> {
+    let is_small = |w: &str| UNIT_WORDS[1..].contains(&w) || TENS_WORDS.contains(&w);
+    let mut total: u64 = 0;
+    let mut group: u64 = 0;
+    let mut last_scale = u64::MAX;
+    let mut previous: Option<NumberWord> = None;
+    let mut last_index = None;
+    let mut i = first;
+    while i < words.len() {
+        let (_, _, word) = words[i];
+        if i > first && !matches!(&lower[words[i - 1].1..words[i].0], " " | "-") {
+            break;
+        }
+        if word == "zero" {
+            return (i == first).then_some((0, i)).or(last_index.map(|l| (total + group, l)));
+        }
+        if let Some(unit) = UNIT_WORDS.iter().position(|w| *w == word) {
+            let fits = match previous {
+                None | Some(NumberWord::Hundred | NumberWord::Scale) => true,
+                Some(NumberWord::Tens) => unit < 10,
+                Some(NumberWord::Unit) => false,
+            };
+            if !fits {
+                break;
+            }
+            group += unit as u64;
+            previous = Some(NumberWord::Unit);
+        } else if let Some(tens) = TENS_WORDS.iter().position(|w| *w == word) {
+            if !matches!(previous, None | Some(NumberWord::Hundred | NumberWord::Scale)) || group % 100 != 0 {
+                break;
+            }
+            group += (tens as u64 + 2) * 10;
+            previous = Some(NumberWord::Tens);
+        } else if word == "hundred" {
+            if !matches!(previous, Some(NumberWord::Unit | NumberWord::Tens)) || group == 0 || group >= 100 {
+                break;
+            }
+            group *= 100;
+            previous = Some(NumberWord::Hundred);
+        } else if let Some(&(_, scale)) = SCALE_WORDS.iter().find(|(w, _)| *w == word) {
+            if !matches!(previous, Some(NumberWord::Unit | NumberWord::Tens | NumberWord::Hundred)) || group == 0 || scale >= last_scale {
+                break;
+            }
+            total += group * scale;
+            group = 0;
+            last_scale = scale;
+            previous = Some(NumberWord::Scale);
+        } else if word == "and"
+            && matches!(previous, Some(NumberWord::Hundred | NumberWord::Scale))
+            && words.get(i + 1).is_some_and(|(s, _, w)| &lower[words[i].1..*s] == " " && is_small(w))
+        {
+            // Not part of the number unless a word follows, so `last_index` stays.
+            i += 1;
+            continue;
+        } else {
+            break;
+        }
+        last_index = Some(i);
+        i += 1;
+    }
+    Some((total + group, last_index?))
+}
+
+/// Applies a sign stated as a word right before a number: "negative 5" and "minus 5"
+/// are -5. "minus" after a number or in "plus or minus" is no sign ("10 minus 3").
+fn apply_sign_words(lower: &str, numbers: &mut [Found]) {
+    for n in numbers.iter_mut() {
+        if n.canonical.starts_with('-') || n.canonical == "0" {
+            continue;
+        }
+        let head = &lower[..n.start];
+        let head = head.strip_suffix(['$', '€', '£', '¥']).unwrap_or(head);
+        let trimmed = head.trim_end();
+        if trimmed.len() == head.len() {
+            continue;
+        }
+        let Some(word) = ["negative", "minus"].into_iter().find(|w| trimmed.ends_with(w)) else { continue };
+        let before = &trimmed[..trimmed.len() - word.len()];
+        if before.chars().next_back().is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        if word == "minus" {
+            let before = before.trim_end();
+            let previous_word = before.rsplit(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+            let after_number = before.ends_with(|c: char| c.is_ascii_digit() || matches!(c, ')' | '%'))
+                || UNIT_WORDS.contains(&previous_word)
+                || TENS_WORDS.contains(&previous_word)
+                || previous_word == "hundred"
+                || SCALE_WORDS.iter().any(|(w, _)| *w == previous_word);
+            if after_number || before.ends_with("plus or") {
+                continue;
+            }
+        }
+        n.canonical = format!("-{}", n.canonical);
+    }
 }
 
 /// Markers after which the final answer follows, strongest first.
@@ -495,22 +838,78 @@ fn after_last_marker<'f>(lower: &str, markers: &[&str], numbers: &'f [Found]) ->
     best.map(|(_, n)| n)
 }
 
+/// Operators that may join the operands of a calculation after an answer marker.
+const OPERATORS: &[&str] = &[
+    "+", "-", "\u{2212}", "*", "\u{d7}", "\u{b7}", "/", "\u{f7}", "^", "(", ")", "$", "x", "plus", "minus", "times", "multiplied by",
+    "divided by", "over",
+];
+/// Words that state the result of a calculation.
+const EQUALS: &[&str] = &["=", "equals", "is equal to", "equal to"];
+
+/// Follows a calculation that starts with the number `first` to its result: in "the
+/// answer is 2 + 2 = 4" the marker is followed by "2 + 2", and the number after the
+/// last "=" counts. A number after "=" that further operators continue ("4 = 2 + 2")
+/// is not a result, so `first` stays the answer there.
+fn result_of_calculation<'f>(lower: &str, first: &'f Found, numbers: &'f [Found]) -> &'f Found {
+    let starts_word = |rest: &str, word: &str| {
+        rest.starts_with(word)
+            && (!word.starts_with(|c: char| c.is_ascii_alphabetic()) || !rest[word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+    };
+    let mut answer = first;
+    let mut pending: Option<&Found> = None;
+    let mut continued = false;
+    let mut at = first.end;
+    loop {
+        let rest = &lower[at..];
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        at += rest.len() - trimmed.len();
+        if let Some(equals) = EQUALS.iter().find(|w| starts_word(trimmed, w)) {
+            let after = at + equals.len();
+            // `numbers` is sorted by start, so the first one at or after `after` is next.
+            let next = numbers.get(numbers.partition_point(|n| n.start < after));
+            let Some(next) = next.filter(|n| lower[after..n.start].chars().all(|c| matches!(c, ' ' | '\t' | '-' | '\u{2212}' | '$'))) else { break };
+            if let Some(p) = pending.filter(|_| !continued) {
+                answer = p;
+            }
+            pending = Some(next);
+            continued = false;
+            at = next.end;
+        } else if let Ok(i) = numbers.binary_search_by_key(&at, |n| n.start) {
+            at = numbers[i].end;
+        } else if let Some(op) = OPERATORS.iter().find(|op| starts_word(trimmed, op)) {
+            continued |= pending.is_some();
+            at += op.len();
+        } else {
+            break;
+        }
+    }
+    match pending {
+        Some(p) if !continued => p,
+        _ => answer,
+    }
+}
+
 /// Finds the final answer among the numbers of a reply: the number after the last explicit
-/// answer marker ("answer is", "answer:", "####", `\boxed{`), else after the last
-/// statement of a value ("=", "equals"), else the last number. A spelled-out number
-/// ("four") counts after a marker, after "is" when nothing follows it ("it is four"),
-/// or when it is the whole reply, so the "one" of "no one knows" is not read as 1.
+/// answer marker ("answer is", "answer:", "####", `\boxed{`), or the result of a
+/// calculation written there ("the answer is 2 + 2 = 4"), else after the last statement
+/// of a value ("=", "equals"), else the last number. A spelled-out number ("four", "one
+/// hundred") counts after a marker, after "is" when nothing follows it ("it is four"),
+/// or when it is the whole reply, so the "one" of "no one knows" is not read as 1. A
+/// sign word right before a number ("negative 5", "minus 5") makes it negative.
 pub fn find_number(text: &str) -> Option<String> {
     // ASCII lowercasing keeps byte offsets, so positions in `lower` match `text`.
     let lower = text.to_ascii_lowercase();
-    let digits = numbers_in(text);
-    let mut all: Vec<Found> = digits.iter().map(|n| Found { start: n.start, end: n.end, canonical: n.canonical.clone() }).collect();
-    all.extend(number_words_in(&lower));
+    let mut digits = numbers_in(text);
+    apply_sign_words(&lower, &mut digits);
+    let mut words = number_words_in(&lower);
+    apply_sign_words(&lower, &mut words);
+    let mut all: Vec<Found> = digits.iter().chain(&words).map(|n| Found { start: n.start, end: n.end, canonical: n.canonical.clone() }).collect();
     all.sort_by_key(|n| n.start);
-    for markers in [ANSWER_MARKERS, VALUE_MARKERS] {
-        if let Some(n) = after_last_marker(&lower, markers, &all) {
-            return Some(n.canonical.clone());
-        }
+    if let Some(n) = after_last_marker(&lower, ANSWER_MARKERS, &all) {
+        return Some(result_of_calculation(&lower, n, &all).canonical.clone());
+    }
+    if let Some(n) = after_last_marker(&lower, VALUE_MARKERS, &all) {
+        return Some(n.canonical.clone());
     }
     // "is" is too common to outrank a later number ("there is 1 apple and 2 pears, 3
     // in all"); it only admits a spelled-out number that ends the list.
@@ -522,12 +921,13 @@ pub fn find_number(text: &str) -> Option<String> {
     if let Some(last) = digits.last() {
         return Some(last.canonical.clone());
     }
-    let words = number_words_in(&lower);
     let bare = lower.trim().trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    match words.as_slice() {
-        [only] if &lower[only.start..only.end] == bare => Some(only.canonical.clone()),
-        _ => None,
-    }
+    let [only] = words.as_slice() else { return None };
+    let spelled = &lower[only.start..only.end];
+    // The whole reply is the number, or its sign word and the number ("negative five").
+    let sign_word = bare.strip_suffix(spelled).map(str::trim_end);
+    let whole = bare == spelled || (only.canonical.starts_with('-') && sign_word.is_some_and(|w| w == "negative" || w == "minus"));
+    whole.then(|| only.canonical.clone())
 }
 
 /// Whether `c` can sit next to a choice label without making it part of a word.
@@ -539,12 +939,19 @@ fn boundary(c: Option<char>) -> bool {
 /// because ...") rather than an article ("A cat").
 const OPTION_FOLLOWERS: &[&str] = &[
     "is", "was", "would", "should", "seems", "looks", "appears", "fits", "matches", "because", "since", "as", "and", "or",
+    "over", "instead", "rather",
 ];
+
+/// Words that give the reason for a label that opens the reply ("B, because ...").
+const REASON_WORDS: &[&str] = &["because", "since", "as", "given"];
 
 /// Finds the chosen option label. Single letters count only in forms that mark an option
 /// ("(B)", "B)", "B.", "B:" at a line start, "**B**", "answer is B", "option B", or the
 /// whole reply), so the article "A" in a sentence is never read as option A. Among
-/// several mentions, the most explicit form wins, then the last one.
+/// several mentions, the most explicit form wins, then the last one. From the strongest:
+/// a label after an answer word ("answer is B", "I choose B"), a label that opens the
+/// reply on its own line or with its reason ("B\n\nA is wrong", "B, because ..."), "(B)"
+/// or "**B**", "B)" at a line start, any other mention.
 pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
     let stripped: String = text.trim().trim_matches(|c: char| matches!(c, '*' | '(' | ')' | '.' | ':' | '"' | '\'' | '`' | '[' | ']')).trim().to_string();
     if let Some(label) = labels.iter().find(|l| l.eq_ignore_ascii_case(&stripped)) {
@@ -553,6 +960,7 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
     let words_only = labels.iter().all(|l| l.chars().count() > 1);
     // ASCII lowercasing keeps byte offsets, so slices of `text` line up.
     let lower = text.to_ascii_lowercase();
+    let start = reply_start(&lower);
     let mut best: Option<(usize, usize, String)> = None; // (strength, position, label)
     let mut consider = |strength: usize, pos: usize, label: &String| {
         if best.as_ref().is_none_or(|(s, p, _)| strength > *s || (strength == *s && pos > *p)) {
@@ -569,10 +977,15 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
                 continue;
             }
             let single_letter = l.chars().count() == 1;
+            let head = lower[..pos].trim_end().trim_end_matches(['*', ':', '(']).trim_end();
+            let marked = ["answer is", "answer", "option", "choice", "choose", "pick", "select", "option is", "choice is", "would be", "correct one is"]
+                .iter()
+                .any(|m| head.ends_with(m) && boundary(head[..head.len() - m.len()].chars().next_back()));
             let paren = before == Some('(') && after == Some(')');
             let bold = lower[..pos].ends_with("**") && lower[end..].starts_with("**");
+            let opens = opens_reply(&lower, start, pos, end);
             if paren || bold {
-                consider(3, pos, label);
+                consider(if marked { 5 } else if opens { 4 } else { 3 }, pos, label);
                 continue;
             }
             // "the answer is a tough one": a single letter followed by a word is an
@@ -580,11 +993,11 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
             if single_letter && reads_as_word(text, end) {
                 continue;
             }
-            let head = lower[..pos].trim_end().trim_end_matches(['*', ':']).trim_end();
-            let marked = ["answer is", "answer", "option", "choice", "choose", "pick", "select", "option is", "choice is", "would be", "correct one is"]
-                .iter()
-                .any(|m| head.ends_with(m) && boundary(head[..head.len() - m.len()].chars().next_back()));
             if marked {
+                consider(5, pos, label);
+                continue;
+            }
+            if opens {
                 consider(4, pos, label);
                 continue;
             }
@@ -598,6 +1011,29 @@ pub fn find_choice(text: &str, labels: &[String]) -> Option<String> {
         }
     }
     best.map(|(_, _, l)| l)
+}
+
+/// Finds the byte offset of the reply's first character that is not whitespace or markdown.
+fn reply_start(lower: &str) -> usize {
+    let markup = |c: char| c.is_whitespace() || matches!(c, '*' | '_' | '`' | '"' | '\'' | '(' | '[' | '#' | '>');
+    lower.find(|c: char| !markup(c)).unwrap_or(lower.len())
+}
+
+/// Checks whether the label at `pos..end` opens the reply as its answer: it starts at
+/// `start` (from `reply_start`), and after it comes either nothing but punctuation on its
+/// line ("B", "**B.**") or a reason ("B, because ...", "B - since ...").
+fn opens_reply(lower: &str, start: usize, pos: usize, end: usize) -> bool {
+    if pos != start {
+        return false;
+    }
+    let closing = |c: char| c.is_whitespace() || matches!(c, '*' | '_' | '`' | '"' | '\'' | ')' | ']' | '.' | ':' | '!');
+    let line = lower[end..].split('\n').next().unwrap_or("");
+    if line.chars().all(closing) {
+        return true;
+    }
+    let rest = line.trim_start_matches(|c: char| closing(c) || matches!(c, ',' | ';' | '-' | '\u{2013}' | '\u{2014}'));
+    let word = rest.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    REASON_WORDS.contains(&word)
 }
 
 /// Checks whether the text after a single-letter label at `end` makes it a word of a
@@ -695,6 +1131,211 @@ mod tests {
     }
 
     #[test]
+    fn thin_spaces_group_thousands() {
+        for (text, want) in [
+            ("1\u{2009}000", "1000"),
+            ("1\u{202F}000", "1000"),
+            ("The total is 12\u{202F}345 km", "12345"),
+            ("1\u{2009}234\u{2009}567,5", "1234567.5"),
+            ("\u{3c0} is 3.141\u{2009}592", "3.141592"),
+            ("2 3", "3"),
+            ("1\u{2009}00", "0"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn scale_words_read_whole_numbers() {
+        for (text, want) in [
+            ("The answer is one hundred", "100"),
+            ("It is one hundred.", "100"),
+            ("The answer is two thousand", "2000"),
+            ("The answer is one million", "1000000"),
+            ("The answer is twenty-one thousand", "21000"),
+            ("The answer is three hundred and five", "305"),
+            ("one thousand two hundred thirty-four", "1234"),
+            ("The answer is two thousand and twenty-four", "2024"),
+            ("nineteen hundred", "1900"),
+            ("The answer is one hundred thousand", "100000"),
+            ("The answer is four billion", "4000000000"),
+            ("The answer is one two", "1"),
+            ("The answer is three hundred and then some", "300"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+        for text in ["hundreds of them", "a thousand thanks"] {
+            assert_eq!(find_number(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sign_words_make_numbers_negative() {
+        for (text, want) in [
+            ("The answer is negative 5", "-5"),
+            ("The answer is minus 5", "-5"),
+            ("negative 5", "-5"),
+            ("minus 5", "-5"),
+            ("The answer is negative five", "-5"),
+            ("negative five", "-5"),
+            ("It fell by minus $3", "-3"),
+            ("10 minus 3", "3"),
+            ("ten minus 3", "3"),
+            ("plus or minus 2", "2"),
+            ("negative 0", "0"),
+            ("nonnegative 4", "4"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn calculation_after_marker_gives_its_result() {
+        for (text, want) in [
+            ("The answer is 2 + 2 = 4", "4"),
+            ("The answer is 10 - 3 = 7", "7"),
+            ("the answer is 2 + 3 = 5", "5"),
+            ("The answer is 6 times 7 = 42", "42"),
+            ("The answer is 10-3=7", "7"),
+            ("The answer is $5 + $3 = $8", "8"),
+            ("The answer is 2 plus 2 equals 4", "4"),
+            ("The answer is 2 + 2 = 3 + 1 = 4", "4"),
+            ("The answer is 5 - 8 = -3", "-3"),
+            ("The answer is 4 = 2 + 2", "4"),
+            ("The answer is 42 (not 41)", "42"),
+            ("The answer is 42. I counted 3 = 3 times.", "42"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+        // A long chain is followed in one pass over the sorted numbers.
+        let long = format!("The answer is {} = 20000", vec!["1"; 20_000].join(" + "));
+        assert_eq!(find_number(&long).as_deref(), Some("20000"));
+        let unclosed = "\\frac{1".repeat(20_000);
+        assert_eq!(find_number(&unclosed).as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn fractions_read_as_their_value() {
+        for (text, want) in [
+            ("3/4", "0.75"),
+            ("The answer is 3/4", "0.75"),
+            ("Final answer: \\boxed{\\frac{3}{4}}", "0.75"),
+            ("\\boxed{\\dfrac{6}{8}}", "0.75"),
+            ("\\frac{-1}{2}", "-0.5"),
+            ("-\\frac{1}{2}", "-0.5"),
+            ("-3/4", "-0.75"),
+            ("1/3", "0.3333333333333333"),
+            ("The answer is 10/4", "2.5"),
+            ("1/2 + 1/4 = 3/4", "0.75"),
+            ("1/1024", "0.0009765625"),
+            ("0/7", "0"),
+            ("Due 12/25/2023", "2023"),
+            ("1/0", "0"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+        assert_eq!(fraction_decimal("99999999999999999999999", "8").as_deref(), Some("12500000000000000000000"));
+        assert_eq!(fraction_decimal("5", "0"), None);
+    }
+
+    #[test]
+    fn dotted_versions_are_not_numbers() {
+        for text in ["1.2.3", "Use version 1.2.3", "v1.2.3", "192.168.0.1", "Upgrade to 1.2.3."] {
+            assert_eq!(find_number(text), None, "{text:?}");
+        }
+        for (text, want) in [
+            ("Version 1.2.3 fixes 5 bugs", "5"),
+            ("gpt4.5 says 3", "3"),
+            ("It costs 1.000.000", "1000000"),
+            ("1.5,2.5", "2.5"),
+            ("The answer is 1.5.", "1.5"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decimal_comma_after_dot_grouping() {
+        for (text, want) in [
+            ("1.000,5", "1000.5"),
+            ("Der Preis ist 1.234,56 \u{20ac}", "1234.56"),
+            ("1.234.567,89", "1234567.89"),
+            ("1,234.50", "1234.5"),
+            ("1.000", "1"),
+            ("1,5", "5"),
+            ("1234.567,8", "8"),
+        ] {
+            assert_eq!(find_number(text).as_deref(), Some(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn label_opening_the_reply_is_the_choice() {
+        let labels: Vec<String> = DEFAULT_CHOICES.iter().map(|s| s.to_string()).collect();
+        for (text, want) in [
+            ("B\n\nExplanation: A is wrong because it ignores friction.", Some("B")),
+            ("B, because A is wrong", Some("B")),
+            ("I choose B over A", Some("B")),
+            ("**B**\n\n(A) is wrong", Some("B")),
+            ("B - since A is wrong", Some("B")),
+            ("B\n\nSo the answer is A", Some("A")),
+            ("A) Paris is wrong\nB) London is right", Some("B")),
+            ("A cat is not B", Some("B")),
+            ("B is wrong, A is correct", Some("A")),
+            ("The answer is (B), not A", Some("B")),
+        ] {
+            assert_eq!(find_choice(text, &labels).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn blank_json_strings_abstain() {
+        let path = Extract::JsonPath(vec![PathStep::Key("a".into())]);
+        let regex = crate::sim::TestRegex;
+        assert_eq!(path.extract("{\"a\": \"\"}", &regex), Err(NoAnswer::NotFound));
+        assert_eq!(path.extract("{\"a\": \"  \"}", &regex), Err(NoAnswer::NotFound));
+        assert_eq!(path.extract("{\"a\": \"x\"}", &regex).unwrap().key, "x");
+        assert_eq!(Extract::Json.extract("\"\"", &regex), Err(NoAnswer::NotFound));
+        assert_eq!(Extract::Json.extract("\"x\"", &regex).unwrap().key, "x");
+        assert_eq!(Extract::Json.canonicalize(&json!("")), None);
+        assert_eq!(path.canonicalize(&json!(" ")), None);
+    }
+
+    /// The cases of the JavaScript regression tests, through `aggregate` as they run there.
+    #[test]
+    fn aggregate_reads_the_regression_cases() {
+        let run = |answers: Value, options: Value| super::super::aggregate(&answers, &options, &crate::decode::NoRefs, &crate::sim::TestRegex).unwrap();
+        for (text, want) in [
+            ("1\u{2009}000", "1000"),
+            ("The total is 12\u{202F}345 km", "12345"),
+            ("The answer is twenty-one thousand", "21000"),
+            ("The answer is minus 5", "-5"),
+            ("The answer is 6 times 7 = 42", "42"),
+            ("Final answer: \\boxed{\\frac{3}{4}}", "0.75"),
+            ("Der Preis ist 1.234,56 \u{20ac}", "1234.56"),
+        ] {
+            let report = run(json!([text]), json!({ "extract": "number" }));
+            assert_eq!(report["samples"][0]["answer"], json!(want), "{text:?}");
+        }
+        let report = run(json!(["1.2.3", "v1.2.3"]), json!({ "extract": "number" }));
+        assert_eq!(report["samples"][0]["answer"], Value::Null);
+        assert_eq!(report["abstained"], json!(2));
+        let report = run(json!(["3/4", "The answer is 3/4"]), json!({ "extract": "number" }));
+        assert_eq!(report["samples"][0]["answer"], report["samples"][1]["answer"]);
+        for text in ["B\n\nExplanation: A is wrong because it ignores friction.", "B, because A is wrong", "I choose B over A"] {
+            let report = run(json!([text]), json!({ "extract": "choice" }));
+            assert_eq!(report["samples"][0]["answer"], json!("B"), "{text:?}");
+        }
+        let report = run(json!(["{\"a\": \"\"}", "{\"a\": \"  \"}", "{\"a\": \"x\"}"]), json!({ "extract": { "jsonPath": "$.a" } }));
+        assert_eq!(report["winner"], json!("x"));
+        assert_eq!(report["abstained"], json!(2));
+        assert_eq!(report["counts"].get(""), None);
+        let report = run(json!(["\"\"", "\"\"", "\"x\""]), json!({ "extract": "json" }));
+        assert_eq!(report["winner"], json!("x"));
+        assert_eq!(report["abstained"], json!(2));
+    }
+
+    #[test]
     fn choice_ignores_article() {
         let labels: Vec<String> = DEFAULT_CHOICES.iter().map(|s| s.to_string()).collect();
         for (text, want) in [
@@ -737,6 +1378,21 @@ mod tests {
         assert_eq!(a.key, "yes");
         assert_eq!(a.display, "Yes");
         assert_eq!(captured_answer("  "), None);
+        for (capture, want) in [
+            ("1,5", "1,5"),
+            ("2,3", "2,3"),
+            ("1.234,5", "1234.5"),
+            ("1,234", "1234"),
+            ("-7", "-7"),
+            ("+7", "7"),
+            ("$1,000", "1000"),
+            ("5.", "5"),
+            ("3/4", "0.75"),
+            ("1.2.3", "1.2.3"),
+            ("1\u{202F}000", "1000"),
+        ] {
+            assert_eq!(captured_answer(capture).unwrap().key, want, "{capture:?}");
+        }
     }
 
     #[test]
