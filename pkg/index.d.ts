@@ -44,7 +44,7 @@ interface CommonProviderOptions {
 	extraBody?: Record<string, unknown>;
 	/** Replaces the global `fetch` for this provider (a service binding, a proxy, a test counter). By default `globalThis.fetch` is looked up at call time. */
 	fetch?: FetchFunction;
-	/** The largest response body accepted, in bytes. A larger body fails that call without retry. @default 8388608 (8 MiB) */
+	/** The largest response body accepted, in bytes, an integer from 1,024 to 1,073,741,824 (1 GiB). A larger body fails that call without retry. @default 8388608 (8 MiB) */
 	maxResponseBytes?: number;
 	/** Prices for cost estimates and `budget.costUsd`: `{ input, output }` for this provider's model, or a map from model name to prices. */
 	prices?: Price | Record<string, Price>;
@@ -102,8 +102,8 @@ export interface CustomRequest {
 /** What a custom provider function returns (or a plain string). */
 export interface CustomResult {
 	text: string | null;
-	/** Token counts, as `{ inputTokens, outputTokens }` or in either provider's own names. */
-	usage?: {inputTokens?: number; outputTokens?: number} | Record<string, unknown>;
+	/** Token counts, as `{ inputTokens, outputTokens }` or in either provider's own names; `null` when unknown (such as an inner run's `usage`). */
+	usage?: {inputTokens?: number; outputTokens?: number} | Record<string, unknown> | null;
 	/** `"stop"`, `"length"`, `"content_filter"` or the provider's own reason. */
 	finishReason?: string;
 }
@@ -328,21 +328,22 @@ export interface SectionResult {
 	results: SubtaskResult[];
 	/** Each JSON path where outputs disagreed; `subtasks` lists every subtask behind a value (several when they agreed or were merged first), `subtask` is the first of them. */
 	conflicts: Array<{path: string; values: Array<{subtask: string; subtasks: string[]; value: unknown}>; resolution: 'collect' | 'first' | 'last' | 'error'}>;
+	/** `wallMs`, `parallelism`, `expectedParallelism` and `maxInFlight` are `null` from {@link finishSection}, whose engine ran the calls. */
 	metrics: {
-		wallMs: number;
+		wallMs: number | null;
 		/** Time spent inside attempts, summed over calls. */
 		busyMs: number;
 		/** busyMs / wallMs. */
-		parallelism: number;
+		parallelism: number | null;
 		/** What the plan allows: subtasks per phase, capped by the concurrency, the limiter and the Workers connection cap. */
-		expectedParallelism: number;
+		expectedParallelism: number | null;
 		/** The longest chain of measured subtask durations. */
 		criticalPathMs: number;
 		/** The ids on that chain, in run order. */
 		criticalPath: string[];
 		/** Topological levels, as ids. */
 		phases: string[][];
-		maxInFlight: number;
+		maxInFlight: number | null;
 		requests: number;
 	};
 	usage: Usage;
@@ -471,8 +472,8 @@ export interface VoteSample {
 export interface VoteResult {
 	/** The id every event of the run carries; `null` from {@link aggregate}. */
 	runId?: string | null;
-	/** Which samples each round drew, and when (`vote` only). */
-	roundDetails?: Array<{round: number; samples: number[]; startedMs: number}>;
+	/** Which samples each round drew, and when; `null` from {@link aggregate}. */
+	roundDetails?: Array<{round: number; samples: number[]; startedMs: number}> | null;
 	/** The winning answer, or `null` (a tie under `tie: "none"`, or no valid vote). */
 	winner: string | null;
 	/** The winner's parsed value (a number for `extract: "number"`). */
@@ -504,7 +505,8 @@ export interface VoteResult {
 	decision: {afterSamples: number; round: number; atMs: number | null} | null;
 	scores: Array<{answer: string; value: unknown; samples: number[]; scores: Record<string, number> | null; total: number | null; passed: boolean | null; problem: string | null}> | null;
 	usage: Usage | null;
-	metrics: {wallMs: number; samples: number; maxSamples: number; maxInFlight: number; requests: number} | null;
+	/** `null` from {@link aggregate}. From {@link finishVote}, `wallMs` and `maxInFlight` are `null` and `finishMs` is the time the tally and any judge calls took. */
+	metrics: {wallMs: number | null; samples: number; maxSamples: number; maxInFlight: number | null; requests: number; finishMs?: number} | null;
 	warnings: Array<{code: string; message: string}>;
 }
 
@@ -631,7 +633,7 @@ Given the stored outcomes in the order they finished and the indexes still runni
 */
 export function evaluateVote(options: VoteOptions, outcomes: Outcome[], pending?: number[]): {settled: boolean; done: boolean; winner: string | null; decided: boolean; next: number[]; cancel: number[]};
 
-/** Tallies stored outcomes into the same result as {@link vote} (judge calls of a `score` rule included). */
+/** Tallies stored outcomes into the same result as {@link vote} (judge calls of a `score` rule included). Only the samples given an outcome appear in `samples`: pass `{ index, status: 'cancelled' }` for a requested sample that never ran. */
 export function finishVote(options: VoteOptions, outcomes: Outcome[]): Promise<VoteResult>;
 
 /** Counts of providers and limiters alive inside the wasm module, for leak checks. */

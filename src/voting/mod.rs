@@ -900,8 +900,11 @@ pub fn aggregate_report(answers: &Value, options: &Value, refs: &dyn RefTable, r
         max_weight,
     });
     let mut report = result::report_head(&verdict, &samples, &rule, tie, &candidates);
+    // No run and no requests: the fields a vote fills are present as null.
+    report["runId"] = Value::Null;
     report["usage"] = Value::Null;
     report["rounds"] = json!(if samples.is_empty() { 0 } else { 1 });
+    report["roundDetails"] = Value::Null;
     report["decision"] = decision_in_order(&rule, &extract, similarity, &samples);
     report["metrics"] = Value::Null;
     report["warnings"] = json!([]);
