@@ -386,7 +386,24 @@ export function runSubtask(options, id, outputs = {}) {
 }
 
 /** Merges stored outcomes (`{ [id]: outcome }` or a list with ids) into the same report as `section`. */
+/** Returns the INVALID_OPTIONS error for a missing `outcomes` argument, or null. */
+function missingOutcomes(outcomes, expected) {
+	if (outcomes !== undefined && outcomes !== null) {
+		return null;
+	}
+
+	const error = new TypeError(`outcomes: is required; pass ${expected}, got ${String(outcomes)}`);
+	error.code = 'INVALID_OPTIONS';
+	error.path = 'outcomes';
+	return error;
+}
+
 export function finishSection(options, outcomes) {
+	const missing = missingOutcomes(outcomes, 'the stored outcomes, an array or an object keyed by subtask id');
+	if (missing) {
+		return Promise.reject(missing);
+	}
+
 	const {json, refs, release} = encode(options);
 	return callAsync(() => wasm.finishSection(json, refs, JSON.stringify(outcomes)), release);
 }
@@ -405,12 +422,22 @@ export function runSample(options, index) {
 
 /** Given the stored outcomes (in the order they finished) and the samples still running, says whether the vote is settled and which samples to run next. */
 export function evaluateVote(options, outcomes, pending = []) {
+	const missing = missingOutcomes(outcomes, 'the stored sample outcomes, an array in the order they finished');
+	if (missing) {
+		throw missing;
+	}
+
 	const {json, refs, release} = encode(options);
 	return JSON.parse(callSync(() => wasm.evaluateVote(json, refs, JSON.stringify(outcomes), JSON.stringify(pending)), release));
 }
 
 /** Tallies stored outcomes into the same result as `vote`. */
 export function finishVote(options, outcomes) {
+	const missing = missingOutcomes(outcomes, 'the stored sample outcomes, an array in the order they finished');
+	if (missing) {
+		return Promise.reject(missing);
+	}
+
 	const {json, refs, release} = encode(options);
 	return callAsync(() => wasm.finishVote(json, refs, JSON.stringify(outcomes)), release);
 }

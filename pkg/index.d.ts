@@ -501,7 +501,7 @@ export interface VoteResult {
 	samples: VoteSample[];
 	/** Rounds of sampling; `null` from {@link finishVote}, whose engine drew the samples. */
 	rounds: number | null;
-	/** Where the outcome was settled: after how many samples, in which round, and when (`atMs` is `null` from {@link aggregate}, which sees the answers in the order given and reports this for `firstTo` and `aheadBy` only). */
+	/** Where the outcome was settled: after how many samples, in which round, and when (`atMs` is `null` from {@link aggregate} and {@link finishVote}, which see the answers in the order given or finished and report this for `firstTo` and `aheadBy` only). */
 	decision: {afterSamples: number; round: number; atMs: number | null} | null;
 	scores: Array<{answer: string; value: unknown; samples: number[]; scores: Record<string, number> | null; total: number | null; passed: boolean | null; problem: string | null}> | null;
 	usage: Usage | null;

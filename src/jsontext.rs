@@ -10,8 +10,12 @@ const MAX_SCAN_STARTS: usize = 256;
 /// The first JSON value in `text`, if any.
 pub fn find_json(text: &str) -> Option<Value> {
     let trimmed = text.trim();
-    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
-        return Some(v);
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(v) => return Some(v),
+        // Nesting deeper than the parser reads (128 levels) is no JSON here, and
+        // an inner fragment of it must not stand in for the whole.
+        Err(e) if too_deep(&e) => return None,
+        Err(_) => {}
     }
     let fences = fenced_blocks(text);
     // A block tagged `json` wins over an untagged one.
@@ -63,13 +67,21 @@ fn embedded_value(text: &str) -> Option<Value> {
             break;
         }
         let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Value>();
-        if let Some(Ok(value)) = stream.next() {
-            if value.is_object() || (value.is_array() && !value.as_array().is_some_and(|a| a.is_empty())) {
+        match stream.next() {
+            Some(Ok(value)) if value.is_object() || (value.is_array() && !value.as_array().is_some_and(|a| a.is_empty())) => {
                 return Some(value);
             }
+            // Every later start lies inside this too-deep value.
+            Some(Err(e)) if too_deep(&e) => return None,
+            _ => {}
         }
     }
     None
+}
+
+/// Whether parsing stopped at serde_json's nesting limit of 128 levels.
+fn too_deep(err: &serde_json::Error) -> bool {
+    err.to_string().contains("recursion limit exceeded")
 }
 
 /// Whether two JSON values are equal as JSON: numbers compare by value, so `1`, `1.0`

@@ -86,8 +86,10 @@ impl Outcome {
                 });
             }
         }
+        // `text` is a string, or null for a reply with no text.
+        let text = o.str("text")?.unwrap_or("").to_string();
         let response = (status == Status::Ok).then(|| CallResponse {
-            text: o.get("text").and_then(Value::as_str).unwrap_or("").to_string(),
+            text,
             finish_reason: FinishReason::parse(o.get("finishReason").and_then(Value::as_str)),
             usage: o.get("usage").and_then(parse_usage),
             raw_usage: record.raw_usage.clone(),

@@ -143,7 +143,17 @@ fn outcomes_by_index(plan: &Plan, outcomes: &Value) -> Result<Vec<Option<Outcome
     match outcomes {
         Value::Object(map) => {
             for (id, value) in map {
-                put(&decode::join("outcomes", id), id, value)?;
+                let path = decode::join("outcomes", id);
+                // An outcome that names its subtask must be stored under that id.
+                if let Some(own) = value.get("id").filter(|v| !v.is_null()) {
+                    if own.as_str() != Some(id.as_str()) {
+                        return Err(Error::type_error(
+                            &path,
+                            format!("is stored under {id:?} but its id is {}; store each outcome under its own subtask id", decode::describe(own)),
+                        ));
+                    }
+                }
+                put(&path, id, value)?;
             }
         }
         Value::Array(list) => {
@@ -202,11 +212,23 @@ pub async fn finish(host: Rc<dyn Host>, opts: &SectionOptions, outcomes: &Value)
     }
 
     let run = Run::start(host, &opts.run, 1);
+    if states.iter().all(|s| s.status != Some(Status::Ok)) {
+        run.events.warn("all-failed", "every subtask failed, so the output is empty; see results for each error");
+    }
     let mut report = build_report(&run, plan, &states);
     let mut failure = None;
     if opts.failure == Failure::FailFast {
+        // As in `section`: a required subtask that failed, or that was skipped because
+        // a dependency failed, fails the run.
         if let Some(i) = (0..states.len()).find(|&i| plan.subtasks[i].required && states[i].status == Some(Status::Failed)) {
             failure = Some(fail_fast_error(&plan.subtasks[i].id, states[i].error.clone().expect("a failed subtask has an error")));
+        } else if let Some(j) = (0..states.len()).find(|&j| plan.subtasks[j].required && states[j].status == Some(Status::Skipped)) {
+            let cause = states[j].error.clone().expect("a skipped subtask has an error");
+            let id = &plan.subtasks[j].id;
+            let message = format!("subtask {id:?} is required but was {}, and failure is \"fail-fast\"", cause.message);
+            let mut err = fail_fast_error(id, cause);
+            err.message = message;
+            failure = Some(err);
         }
     }
     if let Failure::MinSuccesses(min) = opts.failure {
@@ -355,7 +377,10 @@ mod tests {
         let ok = json!({ "id": "a", "status": "ok", "text": "1" });
         let err = sim.run(finish(host(&sim), &opts, &json!([ok, ok]))).unwrap_err();
         assert!(err.message.contains("two outcomes"), "{}", err.message);
-        let err = sim.run(finish(host(&sim), &opts, &json!({ "zz": ok }))).unwrap_err();
+        let unnamed = json!({ "status": "ok", "text": "1" });
+        let err = sim.run(finish(host(&sim), &opts, &json!({ "zz": unnamed }))).unwrap_err();
         assert!(err.message.contains("no subtask has the id"), "{}", err.message);
+        let err = sim.run(finish(host(&sim), &opts, &json!({ "zz": ok }))).unwrap_err();
+        assert!(err.message.contains("its id is"), "{}", err.message);
     }
 }

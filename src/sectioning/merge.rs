@@ -97,7 +97,7 @@ pub fn merge_json(parts: &[(String, Value)], policy: Conflicts) -> Result<(Value
     for (id, value) in parts {
         root = Some(match root {
             None => slot_of(id, value),
-            Some(slot) => merge_into(slot, id, value, "$", &mut conflicts),
+            Some(slot) => merge_into(slot, id, value, "$", &mut conflicts, policy),
         });
     }
     for c in &mut conflicts {
@@ -145,14 +145,14 @@ fn add_source(from: &mut Vec<String>, id: &str) {
     }
 }
 
-fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut Vec<Conflict>) -> Slot {
+fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut Vec<Conflict>, policy: Conflicts) -> Slot {
     match (slot, value) {
         (Slot::Object { mut fields, mut from }, Value::Object(map)) => {
             for (k, v) in map {
                 match fields.iter().position(|(name, _)| name == k) {
                     Some(i) => {
                         let (name, old) = fields.remove(i);
-                        let merged = merge_into(old, id, v, &child_path(path, k), conflicts);
+                        let merged = merge_into(old, id, v, &child_path(path, k), conflicts, policy);
                         fields.insert(i, (name, merged));
                     }
                     None => fields.push((k.clone(), slot_of(id, v))),
@@ -177,7 +177,9 @@ fn merge_into(slot: Slot, id: &str, value: &Value, path: &str, conflicts: &mut V
         (old, new) => {
             let earlier = match old {
                 Slot::Leaf { value, from } => (from, value),
-                Slot::Object { fields, from } => (from, resolve(Slot::Object { fields, from: Vec::new() }, conflicts, Conflicts::First)),
+                // The merged object as the final output would show it, so a collected
+                // inner conflict keeps every value.
+                Slot::Object { fields, from } => (from, resolve(Slot::Object { fields, from: Vec::new() }, conflicts, policy)),
                 Slot::Array { items, from } => (from, Value::Array(items)),
                 Slot::Conflicted(_) => unreachable!("handled above"),
             };

@@ -588,7 +588,10 @@ async fn merge_outputs(
                     Some(v) => parts.push((plan.subtasks[*i].id.clone(), v)),
                     None => run.events.warn(
                         "not-json",
-                        &format!("subtask {:?} returned no JSON, so it is left out of the merge", plan.subtasks[*i].id),
+                        &format!(
+                            "subtask {:?} returned no JSON that could be read (or JSON nested deeper than 128 levels), so it is left out of the merge",
+                            plan.subtasks[*i].id
+                        ),
                     ),
                 }
             }

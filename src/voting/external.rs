@@ -89,10 +89,12 @@ fn samples_from(opts: &VoteOptions, outcomes: &Value, pending: &[usize], regex: 
     };
     for (position, item) in list.iter().enumerate() {
         let path = decode::index("outcomes", position);
-        let index = item
-            .get("index")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::type_error(&format!("{path}.index"), "is required; pass the sample index the outcome belongs to"))? as usize;
+        let index = match item.get("index").filter(|v| !v.is_null()) {
+            None => return Err(Error::type_error(&format!("{path}.index"), "is required; pass the sample index the outcome belongs to")),
+            Some(v) => v.as_u64().ok_or_else(|| {
+                Error::type_error(&format!("{path}.index"), format!("expected a sample index (a non-negative integer), got {}", decode::describe(v)))
+            })? as usize,
+        };
         if index >= opts.max_samples {
             return Err(Error::range_error(&format!("{path}.index"), format!("{index} is beyond maxSamples ({})", opts.max_samples)));
         }
@@ -107,7 +109,10 @@ fn samples_from(opts: &VoteOptions, outcomes: &Value, pending: &[usize], regex: 
         sample.order = Some(position);
         place(&mut slots, index, sample)?;
     }
-    for &index in pending {
+    for (i, &index) in pending.iter().enumerate() {
+        if index >= opts.max_samples {
+            return Err(Error::range_error(&decode::index("pending", i), format!("{index} is beyond maxSamples ({})", opts.max_samples)));
+        }
         let (voter_index, voter) = opts.voter_of(index);
         place(&mut slots, index, Sample::new(index, voter_index, voter, Rc::new(RefCell::new(CallRecord::default()))))?;
     }
@@ -192,7 +197,7 @@ pub async fn finish_report(host: Rc<dyn Host>, opts: &VoteOptions, outcomes: &Va
     usage.add(&run.usage.borrow());
     report["runId"] = json!(run.id);
     report["rounds"] = Value::Null;
-    report["decision"] = Value::Null;
+    report["decision"] = super::decision_in_order(&opts.rule, &opts.extract, opts.similarity, &samples);
     report["usage"] = usage.to_json();
     report["metrics"] = json!({
         "wallMs": Value::Null,

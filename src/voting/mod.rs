@@ -650,15 +650,18 @@ pub async fn run_vote_report(host: Rc<dyn Host>, opts: Rc<VoteOptions>) -> Resul
     }
 }
 
-/// Where a `firstTo` or `aheadBy` rule was met among answers in the order given: the
-/// number of answers up to that point, as `vote` reports where it stopped. `null` for
-/// the other rules and when the rule was never met.
-fn decision_in_order(rule: &Rule, extract: &Extract, similarity: Option<f64>, samples: &[Sample]) -> Value {
+/// Where a `firstTo` or `aheadBy` rule was met among samples in the order they
+/// finished (for `aggregate`, the order given): the number of samples up to that
+/// point, as `vote` reports where it stopped. `null` for the other rules and when the
+/// rule was never met.
+pub(crate) fn decision_in_order(rule: &Rule, extract: &Extract, similarity: Option<f64>, samples: &[Sample]) -> Value {
     if !rule.is_adaptive() || (extract.is_text() && similarity.is_some()) {
         return Value::Null;
     }
+    let mut ordered: Vec<&Sample> = samples.iter().filter(|s| s.order.is_some()).collect();
+    ordered.sort_by_key(|s| (s.order, s.index));
     let mut live = LiveTally::new(rule);
-    for (position, s) in samples.iter().enumerate() {
+    for (position, s) in ordered.into_iter().enumerate() {
         let (Some(SampleStatus::Ok), Some(answer)) = (&s.status, &s.answer) else { continue };
         live.push(&Vote {
             sample: s.index,

@@ -22,11 +22,16 @@ pub fn plan_vote(options: &str, refs: Array) -> Result<String, JsValue> {
 
 /// `runSample(options, index)`: resolves to the sample's outcome as JSON text.
 #[wasm_bindgen(js_name = runSample)]
-pub fn run_sample(options: &str, refs: Array, index: u32) -> Promise {
+pub fn run_sample(options: &str, refs: Array, index: f64) -> Promise {
     let opts = match vote_options(options, &refs) {
         Ok(o) => o,
         Err(e) => return Promise::reject(&e),
     };
+    // Checked as the number JS passed: a u32 parameter would wrap 2^32 to 0.
+    if !(index >= 0.0 && index.fract() == 0.0 && index <= crate::decode::MAX_SAFE_INTEGER as f64) {
+        let shown = if index.is_nan() { "NaN".to_string() } else { index.to_string() };
+        return Promise::reject(&error_to_js(crate::Error::range_error("index", format!("{shown} is not a sample index; pass a non-negative integer"))));
+    }
     run_async(async move { external::run_sample(JsHost::new(), &opts, index as usize).await })
 }
 
@@ -36,9 +41,28 @@ pub fn run_sample(options: &str, refs: Array, index: u32) -> Promise {
 pub fn evaluate_vote(options: &str, refs: Array, outcomes: &str, pending: &str) -> Result<String, JsValue> {
     let opts = vote_options(options, &refs)?;
     let outcomes = parse(outcomes, "outcomes")?;
+    // A pending index that is not read would let a running sample be drawn again.
     let pending: Vec<usize> = match parse(pending, "pending")? {
-        Value::Array(items) => items.iter().filter_map(Value::as_u64).map(|n| n as usize).collect(),
-        _ => Vec::new(),
+        Value::Null => Vec::new(),
+        Value::Array(items) => {
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let n = item.as_u64().ok_or_else(|| {
+                    error_to_js(crate::Error::type_error(
+                        &crate::decode::index("pending", i),
+                        format!("expected a sample index (a non-negative integer), got {}", crate::decode::describe(item)),
+                    ))
+                })?;
+                list.push(n as usize);
+            }
+            list
+        }
+        other => {
+            return Err(error_to_js(crate::Error::type_error(
+                "pending",
+                format!("expected an array of the sample indexes still running, got {}", crate::decode::describe(&other)),
+            )))
+        }
     };
     external::evaluate(&opts, &outcomes, &pending, &JsRegex).map(|v| v.to_string()).map_err(error_to_js)
 }
