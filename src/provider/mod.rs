@@ -119,6 +119,12 @@ impl Provider {
             .map(|(_, p)| *p)
     }
 
+    /// The highest input and output prices configured, for reserving budget before a
+    /// call: the reply may name another model of the map, which is then what is charged.
+    pub fn max_price(&self) -> Option<Price> {
+        self.prices.iter().map(|(_, p)| *p).reduce(|a, b| Price { input: a.input.max(b.input), output: a.output.max(b.output) })
+    }
+
     /// The provider as plain data for `console.log` and `JSON.stringify`: everything
     /// but the key and header values.
     pub fn public_json(&self) -> Value {

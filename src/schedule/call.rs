@@ -52,6 +52,22 @@ impl Label {
 /// The budget an attempt has reserved while it runs. Dropping it closes the
 /// reservation and wakes the calls waiting for budget. The amounts stay spent unless
 /// [`settle`] replaced them with the attempt's real usage.
+/// Returns pending once, waking itself, then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 struct Reservation {
     run: Rc<Run>,
     /// The input estimate before any correction.
@@ -109,6 +125,16 @@ pub async fn run_call(
                 http_permits.push(cap.acquire().await);
             }
             run.add_wait(queued);
+        }
+        if run.past_deadline() {
+            // Another run's permit can wake this call before the run's own deadline
+            // timer fires: no request starts after the deadline. Yielding once lets the
+            // run's guard see the deadline and record the call as cancelled.
+            drop(http_permits);
+            drop(permit);
+            run.cancel.cancel(super::cancel::CancelReason::Deadline);
+            YieldOnce(false).await;
+            return Err(after_failures(run.cancel_error(&super::cancel::CancelReason::Deadline), last_error, record));
         }
         if cooldown_until(run, provider).is_some_and(|t| t > run.host.now()) {
             // A rate limit arrived while this call queued: give the permits back and
@@ -386,7 +412,7 @@ fn reserve(
     }
 
     let cost = provider
-        .price(None)
+        .max_price()
         .map_or(0.0, |p| (input as f64 * p.input + provider.max_tokens.unwrap_or(0) as f64 * p.output) / 1e6);
     if let Some(max) = budget.max_cost {
         let fits = |spent: f64| spent + cost <= max + 1e-12;

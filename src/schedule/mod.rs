@@ -325,6 +325,11 @@ impl Run {
         self.waited_ms.get()
     }
 
+    /// Whether the run's deadline has passed (its timer may not have fired yet).
+    pub fn past_deadline(&self) -> bool {
+        self.deadline_ms.is_some_and(|deadline| self.elapsed() >= deadline)
+    }
+
     /// Milliseconds since the run started.
     pub fn elapsed(&self) -> f64 {
         self.host.now() - self.started
