@@ -31,6 +31,8 @@ fresh_copy() {
   mkdir -p "$copy/pkg"
   cp "$repo_root"/pkg/*.js "$repo_root"/pkg/*.d.ts "$repo_root/pkg/package.json" "$copy/pkg/"
   cp "$repo_root/Cargo.toml" "$repo_root/Cargo.lock" "$repo_root/package.json" "$copy/"
+  # The build copies these into pkg/.
+  cp "$repo_root/README.md" "$repo_root/LICENSE-MIT" "$repo_root/LICENSE-APACHE" "$copy/"
   [ -d "$repo_root/.cargo" ] && cp -r "$repo_root/.cargo" "$copy/"
   ln -sfn "$repo_root/target/mutants" "$copy/target"
   mkdir -p "$copy/node_modules"

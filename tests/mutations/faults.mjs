@@ -45,11 +45,11 @@ export const FAULTS = [
   },
   {
     name: "leak-api-key",
-    about: "the API key is left in an error's body excerpt",
-    file: "src/provider/http.rs",
-    find: "    let redacted = redactor.redact(&collapsed);\n",
-    replace: "    let redacted = collapsed.clone();\n    let _ = redactor;\n",
-    tests: ["tests/js/provider-http.test.mjs", "tests/js/boundary.test.mjs"],
+    about: "the redactor leaves the API key in place",
+    file: "src/error.rs",
+    find: "    pub fn redact(&self, text: &str) -> String {\n",
+    replace: "    pub fn redact(&self, text: &str) -> String {\n        if !text.is_empty() {\n            return text.to_string();\n        }\n",
+    tests: ["tests/js/provider-http.test.mjs", "tests/js/key-in-error-fields.test.mjs"],
   },
   {
     name: "ignore-concurrency",
