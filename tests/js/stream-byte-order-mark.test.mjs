@@ -3,10 +3,10 @@
 // other, so its text is part of the result and of the `delta` events.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {after, before, test} from 'node:test';
 
 import {complete, openai} from 'parallel-task-executor';
+import {startScriptedServer} from '../support/scripted-server.mjs';
 
 let server;
 let baseURL;
@@ -17,23 +17,13 @@ function chunk(delta, finishReason = null) {
 }
 
 before(async () => {
-	server = http.createServer((request, response) => {
-		request.resume();
-		request.on('end', () => {
-			response.writeHead(200, {'content-type': 'text/event-stream'});
-			response.end(`\uFEFF${chunk({content: 'Hel'})}${chunk({content: 'lo'})}${chunk({}, 'stop')}data: [DONE]\n\n`);
-		});
-	});
-	await new Promise(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	baseURL = `http://127.0.0.1:${server.address().port}/v1`;
+	server = await startScriptedServer();
+	server.setDefault({status: 200, headers: {'content-type': 'text/event-stream'}, body: `\uFEFF${chunk({content: 'Hel'})}${chunk({content: 'lo'})}${chunk({}, 'stop')}data: [DONE]\n\n`});
+	baseURL = `${server.url}/v1`;
 });
 
 after(async () => {
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
+	await server.close();
 });
 
 test('stream with a leading BOM keeps its first event', async () => {

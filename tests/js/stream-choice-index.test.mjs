@@ -3,10 +3,10 @@
 // the choice a non-streamed call reads, never a mix of both choices.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {after, before, test} from 'node:test';
 
 import {complete, openai} from 'parallel-task-executor';
+import {startScriptedServer} from '../support/scripted-server.mjs';
 
 let server;
 let baseURL;
@@ -27,23 +27,13 @@ const STREAM = [
 ].join('');
 
 before(async () => {
-	server = http.createServer((request, response) => {
-		request.resume();
-		request.on('end', () => {
-			response.writeHead(200, {'content-type': 'text/event-stream'});
-			response.end(STREAM);
-		});
-	});
-	await new Promise(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	baseURL = `http://127.0.0.1:${server.address().port}/v1`;
+	server = await startScriptedServer();
+	server.setDefault({status: 200, headers: {'content-type': 'text/event-stream'}, body: STREAM});
+	baseURL = `${server.url}/v1`;
 });
 
 after(async () => {
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
+	await server.close();
 });
 
 test('stream with two choices reads choice 0', async () => {

@@ -4,10 +4,10 @@
 // as a stream that ends without `[DONE]` does.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {after, before, test} from 'node:test';
 
 import {complete, openai} from 'parallel-task-executor';
+import {startScriptedServer} from '../support/scripted-server.mjs';
 
 let server;
 let baseURL;
@@ -18,24 +18,14 @@ function chunk(delta, finishReason = null) {
 }
 
 before(async () => {
-	server = http.createServer((request, response) => {
-		request.resume();
-		request.on('end', () => {
-			response.writeHead(200, {'content-type': 'text/event-stream'});
-			// The usage chunk that follows `finish_reason` is cut in the middle.
-			response.end(`${chunk({content: 'Paris'})}${chunk({}, 'stop')}data: {"choices":[],"usage":{"prompt_to`);
-		});
-	});
-	await new Promise(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	baseURL = `http://127.0.0.1:${server.address().port}/v1`;
+	server = await startScriptedServer();
+	// The usage chunk that follows `finish_reason` is cut in the middle.
+	server.setDefault({status: 200, headers: {'content-type': 'text/event-stream'}, body: `${chunk({content: 'Paris'})}${chunk({}, 'stop')}data: {"choices":[],"usage":{"prompt_to`});
+	baseURL = `${server.url}/v1`;
 });
 
 after(async () => {
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
+	await server.close();
 });
 
 test('stream cut inside a trailing event keeps the answer', async () => {

@@ -3,10 +3,10 @@
 // request failed before a response arrived, because the response did arrive.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {after, before, test} from 'node:test';
 
 import {anthropic, complete, openai} from 'parallel-task-executor';
+import {startScriptedServer} from '../support/scripted-server.mjs';
 
 let server;
 let baseURL;
@@ -18,23 +18,13 @@ const ANTHROPIC_STREAM = [
 ].join('');
 
 before(async () => {
-	server = http.createServer((request, response) => {
-		request.resume();
-		request.on('end', () => {
-			response.writeHead(200, {'content-type': 'text/event-stream'});
-			response.end(request.url.endsWith('/messages') ? ANTHROPIC_STREAM : OPENAI_STREAM);
-		});
-	});
-	await new Promise(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	baseURL = `http://127.0.0.1:${server.address().port}/v1`;
+	server = await startScriptedServer();
+	server.setDefault(record => ({status: 200, headers: {'content-type': 'text/event-stream'}, body: record.path.endsWith('/messages') ? ANTHROPIC_STREAM : OPENAI_STREAM}));
+	baseURL = `${server.url}/v1`;
 });
 
 after(async () => {
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
+	await server.close();
 });
 
 /** Runs one call that must reject and returns its error. */
