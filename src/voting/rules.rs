@@ -164,14 +164,14 @@ impl Rule {
             // The answer is read as the extractor reads a reply: JSON text is parsed, so
             // key order and number forms do not matter, and a ranking is split into
             // its ballot.
-            let given = match extract {
+            let as_reply = match extract {
                 Extract::Json | Extract::JsonPath(_) => serde_json::from_str::<Value>(answer).unwrap_or_else(|_| Value::String(answer.clone())),
                 Extract::Ranking => super::extract::find_ranking(answer)
                     .map(|items| Value::Array(items.into_iter().map(Value::String).collect()))
                     .unwrap_or_else(|| Value::String(answer.clone())),
                 _ => Value::String(answer.clone()),
             };
-            let canonical = extract.canonicalize(&given).ok_or_else(|| {
+            let canonical = extract.canonicalize(&as_reply).ok_or_else(|| {
                 Error::type_error("rule.answer", format!("{answer:?} is not an answer the extractor can produce, so no vote could ever count for it"))
             })?;
             *answer = canonical.key;
@@ -622,10 +622,10 @@ pub fn evaluate(rule: &Rule, tally: &[Entry], votes: &[Vote], outlook: Outlook) 
     evaluate_with(rule, tally, valid, reached.as_deref(), outlook)
 }
 
-/// [`evaluate`] for a tally whose sequential winner is already known. `tally` is
-/// sorted, leader first, and may hold only the entries the rule looks at; `valid`
-/// is the weight of every valid vote; `reached` is the answer that first met a
-/// `firstTo` or `aheadBy` condition in the order votes were cast.
+/// Evaluates `rule` as [`evaluate`] does, for a tally whose sequential winner is
+/// already known. `tally` is sorted, leader first, and may hold only the entries the
+/// rule looks at. `valid` is the weight of every valid vote. `reached` is the answer
+/// that first met a `firstTo` or `aheadBy` condition in the order votes were cast.
 pub fn evaluate_with(rule: &Rule, tally: &[Entry], valid: Ratio, reached: Option<&str>, outlook: Outlook) -> Evaluation {
     let v0 = votes_at(tally, 0);
     let v1 = votes_at(tally, 1);

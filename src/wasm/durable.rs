@@ -29,8 +29,8 @@ pub fn run_sample(options: &str, refs: Array, index: f64) -> Promise {
     };
     // Checked as the number JS passed: a u32 parameter would wrap 2^32 to 0.
     if !(index >= 0.0 && index.fract() == 0.0 && index <= crate::decode::MAX_SAFE_INTEGER as f64) {
-        let shown = if index.is_nan() { "NaN".to_string() } else { index.to_string() };
-        return Promise::reject(&error_to_js(crate::Error::range_error("index", format!("{shown} is not a sample index; pass a non-negative integer"))));
+        let index_text = if index.is_nan() { "NaN".to_string() } else { index.to_string() };
+        return Promise::reject(&error_to_js(crate::Error::range_error("index", format!("{index_text} is not a sample index; pass a non-negative integer"))));
     }
     run_async(async move { external::run_sample(JsHost::new(), &opts, index as usize).await })
 }
